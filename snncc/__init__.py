@@ -1,0 +1,34 @@
+"""snncc: a code-generating model compiler for spiking neural networks, trained with eProp."""
+
+from snncc.errors import (
+    CompileError,
+    EquationError,
+    ModelError,
+    ShapeError,
+    SnnccError,
+    TrainingError,
+)
+from snncc.model import init, neurons
+from snncc.model.network import Network, Population, Projection
+from snncc.model.neuron import NeuronModel, sym
+from snncc.runtime.compiler import compile, generate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompileError",
+    "EquationError",
+    "ModelError",
+    "Network",
+    "NeuronModel",
+    "Population",
+    "Projection",
+    "ShapeError",
+    "SnnccError",
+    "TrainingError",
+    "compile",
+    "generate",
+    "init",
+    "neurons",
+    "sym",
+]

@@ -1,0 +1,226 @@
+"""KernelPlan: what to generate, as plain data (no source text yet).
+
+A plan lists every buffer (name, C type, shape in terms of the batch B and steps T), and for each
+population its discrete update (sympy) and how its parameters reach the kernel: scalars go into
+one ``<pop>_scalars`` array, heterogeneous (per-neuron) values get their own array. Printing and
+templates turn the plan into source; backends allocate the buffers it lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from snncc.errors import ModelError
+from snncc.model.network import Network, Population, Projection
+from snncc.symbolic.integrate import DT, DiscreteUpdate, discretize
+
+Dim = int | str  # "B" (batch) or "T" (steps) or a number
+
+
+@dataclass
+class Buffer:
+    """A device array. ``shape`` may contain "B" and "T"; ``init`` fills it at allocation."""
+
+    name: str
+    ctype: str
+    shape: tuple[Dim, ...]
+    role: str
+    init: float | np.ndarray = 0.0
+
+    def numel(self, B: int, T: int) -> int:
+        return int(np.prod([B if d == "B" else T if d == "T" else d for d in self.shape]))
+
+    def __str__(self) -> str:
+        dims = " x ".join(str(d) for d in self.shape)
+        return f"{self.ctype:>13} {self.name} [{dims}] ({self.role})"
+
+
+@dataclass
+class PopulationPlan:
+    name: str
+    index: int
+    size: int
+    is_input: bool
+    update: DiscreteUpdate | None
+    scalars: list[str] = field(default_factory=list)  # names stored in <pop>_scalars
+    per_neuron: list[str] = field(default_factory=list)  # names with an array each
+    incoming: list[str] = field(default_factory=list)  # projection names, declaration order
+    values: dict[str, float | np.ndarray] = field(default_factory=dict)
+    init: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def spiking(self) -> bool:
+        return self.is_input or (self.update is not None and self.update.spike is not None)
+
+    @property
+    def states(self) -> list[str]:
+        if self.update is None:
+            return []
+        extra = ["_refrac"] if self.update.refractory_steps else []
+        return self.update.states + extra
+
+    @property
+    def spike_words(self) -> int:
+        return (self.size + 31) // 32
+
+
+@dataclass
+class ProjectionPlan:
+    name: str
+    pre: str
+    post: str
+    n_pre: int
+    n_post: int
+    sparse: bool
+    delayed: bool
+    pre_is_input: bool
+
+
+@dataclass
+class KernelPlan:
+    """Everything a backend needs to generate and run one network."""
+
+    name: str
+    dt: float
+    batch_size: int
+    populations: list[PopulationPlan]
+    projections: list[ProjectionPlan]
+    buffers: list[Buffer] = field(default_factory=list)
+
+    def pop(self, name: str) -> PopulationPlan:
+        return next(p for p in self.populations if p.name == name)
+
+    def proj(self, name: str) -> ProjectionPlan:
+        return next(p for p in self.projections if p.name == name)
+
+    def buffer(self, name: str) -> Buffer:
+        return next(b for b in self.buffers if b.name == name)
+
+    def index(self, name: str) -> int:
+        return next(i for i, b in enumerate(self.buffers) if b.name == name)
+
+    def add(self, *buffers: Buffer) -> None:
+        self.buffers.extend(buffers)
+
+    def __str__(self) -> str:
+        lines = [f"KernelPlan {self.name}: dt={self.dt} ms, batch {self.batch_size}"]
+        for p in self.populations:
+            kind = "input" if p.is_input else (p.update.model if p.update else "?")
+            lines.append(f"  population {p.name} ({p.size} x {kind}) <- {', '.join(p.incoming)}")
+            if p.update is not None:
+                lines += ["    " + ln for ln in str(p.update).splitlines()]
+        for q in self.projections:
+            kind = "sparse" if q.sparse else "dense"
+            lag = " (previous step)" if q.delayed else ""
+            lines.append(f"  projection {q.name}: {q.pre} -> {q.post} {kind}{lag}")
+        lines.append("  buffers:")
+        lines += [f"    {b}" for b in self.buffers]
+        return "\n".join(lines)
+
+
+def build_plan(
+    net: Network, batch_size: int, trainable_params: dict[str, set[str]] | None = None
+) -> KernelPlan:
+    """Discretise every population and lay out the buffers for simulation."""
+    trainable_params = trainable_params or {}
+    pops = [_population_plan(net, p, trainable_params.get(p.name)) for p in net.populations.values()]
+    projs = [
+        ProjectionPlan(
+            q.name, q.pre.name, q.post.name, q.pre.size, q.post.size, q.sparse, q.delayed,
+            q.pre.is_input,
+        )
+        for q in net.projections.values()
+    ]
+    plan = KernelPlan("snncc_net", float(net.dt), batch_size, pops, projs)
+    for p in pops:
+        _population_buffers(plan, p)
+    for q in net.projections.values():
+        _projection_buffers(plan, q)
+    return plan
+
+
+def _population_plan(net: Network, pop: Population, trainable: set[str] | None) -> PopulationPlan:
+    pp = PopulationPlan(pop.name, pop.index, pop.size, pop.is_input, None)
+    pp.incoming = [q.name for q in net.incoming(pop)]
+    if pop.is_input:
+        return pp
+    upd = discretize(pop.model, float(net.dt), trainable)
+    pp.update = upd
+    pp.init = dict(pop.model.state)
+    values: dict[str, float | np.ndarray] = dict(pop.model.params)
+    where = f"population '{pop.name}' ({pop.model.name})"
+    for name, expr in upd.constants.items():
+        values[name] = _evaluate(expr, values, float(net.dt), where, name)
+    pp.values = values
+    # trainable parameters are per neuron even when they start out equal
+    pp.per_neuron = [
+        k for k, v in values.items() if isinstance(v, np.ndarray) or k in pop.model.trainable
+    ]
+    pp.scalars = [k for k in values if k not in pp.per_neuron]
+    return pp
+
+
+def _evaluate(expr: sp.Expr, values: dict, dt: float, where: str, name: str) -> float | np.ndarray:
+    syms = sorted(expr.free_symbols, key=lambda s: s.name)
+    f = sp.lambdify(syms, expr, "numpy")
+    args = [dt if s == DT else values[s.name] for s in syms]
+    with np.errstate(all="ignore"):
+        out = np.asarray(f(*args), dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        raise ModelError(
+            f"{where}: the precomputed constant {name} = {expr} is not finite for these "
+            "parameters (e.g. two equal time constants); change the parameters"
+        )
+    return float(out) if out.ndim == 0 else out
+
+
+def _population_buffers(plan: KernelPlan, p: PopulationPlan) -> None:
+    n = p.size
+    if p.is_input:
+        # spikes as CSR over (b, t): indices inidx[inptr[b*T+t] : inptr[b*T+t+1]]
+        plan.add(
+            Buffer(f"{p.name}_inptr", "int", ("B*T+1",), "input"),
+            Buffer(f"{p.name}_inidx", "int", ("nnz",), "input"),
+            Buffer(f"rec_{p.name}", "unsigned", ("B", "T", p.spike_words), "record"),
+        )
+        return
+    for s in p.states:
+        plan.add(Buffer(f"{p.name}_{s}", "float", ("B", n), "state", p.init.get(s, 0.0)))
+    if p.spiking:
+        plan.add(
+            Buffer(f"{p.name}_z", "float", ("B", n), "state"),
+            Buffer(f"{p.name}_spk", "int", ("B", n), "state"),
+            Buffer(f"{p.name}_nspk", "int", ("B",), "state"),
+        )
+    if p.incoming:
+        plan.add(Buffer(f"{p.name}_isyn", "float", ("B", n), "scratch"))
+    if p.scalars:
+        vals = np.array([p.values[k] for k in p.scalars], dtype=np.float32)
+        plan.add(Buffer(f"{p.name}_scalars", "float", (len(p.scalars),), "param", vals))
+    for k in p.per_neuron:
+        vals = np.broadcast_to(np.float32(p.values[k]), (n,)).astype(np.float32)
+        plan.add(Buffer(f"{p.name}_p_{k}", "float", (n,), "param", vals))
+    if p.spiking:
+        plan.add(Buffer(f"rec_{p.name}", "unsigned", ("B", "T", p.spike_words), "record"))
+    for s in p.update.states:
+        plan.add(Buffer(f"rec_{p.name}_{s}", "float", ("B", "T", n), "record"))
+
+
+def _projection_buffers(plan: KernelPlan, q: Projection) -> None:
+    if q.sparse:
+        mask = q.mask
+        rows, cols = np.nonzero(mask)
+        rowptr = np.zeros(q.pre.size + 1, dtype=np.int32)
+        np.add.at(rowptr, rows + 1, 1)
+        rowptr = np.cumsum(rowptr).astype(np.int32)
+        plan.add(
+            Buffer(f"{q.name}_rowptr", "int", (q.pre.size + 1,), "connectivity", rowptr),
+            Buffer(f"{q.name}_col", "int", (rows.size,), "connectivity", cols.astype(np.int32)),
+            Buffer(f"{q.name}_w", "float", (rows.size,), "weight", q.weight[rows, cols]),
+        )
+    else:
+        plan.add(Buffer(f"{q.name}_w", "float", (q.pre.size, q.post.size), "weight", q.weight))
+

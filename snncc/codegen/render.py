@@ -1,0 +1,125 @@
+"""Printed code + Jinja2 templates -> sources.
+
+The printer turns each population's sympy statements into C lines here, in Python; the templates
+only place those lines inside loops and kernels. Templates are looked up in
+``templates/<backend>`` first and ``templates/common`` second (shared macros), with
+``StrictUndefined`` so a missing name fails loudly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+
+from snncc.codegen.plan import KernelPlan, PopulationPlan
+from snncc.codegen.printer import Float32Printer, print_block
+from snncc.model.equations import symbol
+
+
+def template_dir() -> Path:
+    """The installed templates (snncc._templates), or the repo's templates/ in a checkout."""
+    try:
+        path = Path(str(resources.files("snncc._templates")))
+        if (path / "common").is_dir():
+            return path
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+def environment(backend: str) -> jinja2.Environment:
+    root = template_dir()
+    loader = jinja2.ChoiceLoader(
+        [jinja2.FileSystemLoader(str(root / backend)), jinja2.FileSystemLoader(str(root / "common"))]
+    )
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass
+class PopulationCode:
+    """C lines for one population's neuron update at index ``bn = b*N + j``."""
+
+    name: str
+    size: int
+    load: list[str] = field(default_factory=list)
+    update: list[str] = field(default_factory=list)
+    store: list[str] = field(default_factory=list)
+    record: list[str] = field(default_factory=list)
+
+
+def param_loads(p: PopulationPlan, names: set[str] | None = None) -> list[str]:
+    """``const float x = ...;`` for the parameters and constants a body uses."""
+    lines = []
+    for i, k in enumerate(p.scalars):
+        if names is None or k in names:
+            lines.append(f"const float {k} = {p.name}_scalars[{i}];")
+    for k in p.per_neuron:
+        if names is None or k in names:
+            lines.append(f"const float {k} = {p.name}_p_{k}[j];")
+    return lines
+
+
+def population_code(p: PopulationPlan) -> PopulationCode:
+    """Print one population's discrete update as C statements."""
+    upd = p.update
+    pc = PopulationCode(p.name, p.size)
+    used: set[str] = set()
+    for st in upd.statements:
+        used |= {s.name for s in st.expr.free_symbols}
+    for e in (upd.spike, upd.psi):
+        if e is not None:
+            used |= {s.name for s in e.free_symbols}
+    pc.load = param_loads(p, used)
+    for s in p.states:
+        pc.load.append(f"float {s} = {p.name}_{s}[bn];")
+    if p.spiking:
+        pc.load.append(f"const float _z = {p.name}_z[bn];")
+    if "I_syn" in used:
+        pc.load.append(f"const float I_syn = {p.name}_isyn[bn];" if p.incoming
+                       else "const float I_syn = 0.0F;")
+    printer = Float32Printer()
+    if upd.decay:
+        # all ODEs advance together from the old state
+        pc.update.append(f"// {upd.model}: ODEs integrated over dt [{upd.method}]")
+        block = print_block([(f"_next_{st.target}", st.expr) for st in upd.decay],
+                            declare={f"_next_{st.target}" for st in upd.decay})
+        pc.update += [f"// {st.source}" for st in upd.decay] + block
+        pc.update += [f"{st.target} = _next_{st.target};" for st in upd.decay]
+    for st in upd.spike_effects:
+        pc.update.append(f"// {st.kind}: {st.source}")
+        pc.update.append(f"{st.target} = {printer.doprint(st.expr)};")
+    for s in p.states:
+        pc.store.append(f"{p.name}_{s}[bn] = {s};")
+    if upd.spike is not None:
+        pc.update.append(f"// threshold: {_threshold_source(upd)}")
+        pc.update.append(f"const float _spike = {printer.doprint(upd.spike)};")
+        pc.store.append(f"{p.name}_z[bn] = _spike;")
+    for s in upd.states:
+        pc.record.append(f"if (rec_{p.name}_{s}) rec_{p.name}_{s}[((size_t)b * T + t) * {p.size} + j] = {s};")
+    return pc
+
+
+def _threshold_source(upd) -> str:
+    return str(upd.spike.args[0].cond) if isinstance(upd.spike, sp.Piecewise) else str(upd.spike)
+
+
+def render(plan: KernelPlan, backend: str, extra: dict | None = None) -> dict[str, str]:
+    """Render every source file of ``backend`` for ``plan``: {file name: source}."""
+    env = environment(backend)
+    code = {p.name: population_code(p) for p in plan.populations if not p.is_input}
+    ctx = {"plan": plan, "code": code, **(extra or {})}
+    names = {"cpu": ["network.cpp"], "cuda": ["network.cu"]}[backend]
+    return {n: env.get_template(n + ".j2").render(**ctx) for n in names}
+
+
+__all__ = ["render", "population_code", "environment", "template_dir", "symbol"]

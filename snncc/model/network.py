@@ -1,0 +1,188 @@
+"""Network spec: populations and projections, declared in update order.
+
+Populations update in the order they are added. A projection from an earlier population delivers
+spikes of the same step; from itself or a later population, spikes of the previous step
+(eprop.md: I^t = W_in x^t + W_rec z^{t-1}).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snncc.errors import ModelError, ShapeError
+from snncc.model import init as _init
+from snncc.model.neuron import NeuronModel
+from snncc.model.neurons import SpikeInput
+
+
+def _check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ModelError(f"{what} name {name!r} must be a Python identifier (letters, digits, _)")
+    return name
+
+
+@dataclass
+class Population:
+    name: str
+    size: int
+    model: NeuronModel
+    index: int
+
+    def __post_init__(self) -> None:
+        for pname, value in self.model.params.items():
+            if isinstance(value, np.ndarray) and value.shape != (self.size,):
+                raise ShapeError(
+                    f"population '{self.name}': parameter '{pname}' of {self.model.name} has "
+                    f"shape {value.shape}; a per-neuron array must have shape ({self.size},)"
+                )
+
+    @property
+    def is_input(self) -> bool:
+        return self.model.is_input
+
+    def __str__(self) -> str:
+        return f"Population {self.name} ({self.size} x {self.model.name})"
+
+
+@dataclass
+class Projection:
+    name: str
+    pre: Population
+    post: Population
+    weight: np.ndarray  # float32 (n_pre, n_post); zero where there is no synapse
+    mask: np.ndarray | None  # bool (n_pre, n_post), None = all-to-all
+    sparse: bool
+    trainable: bool = True
+
+    @property
+    def delayed(self) -> bool:
+        """True if spikes arrive one step later (recurrent or backward projection)."""
+        return self.pre.index >= self.post.index
+
+    @property
+    def nnz(self) -> int:
+        return int(self.mask.sum()) if self.mask is not None else self.weight.size
+
+    def __str__(self) -> str:
+        kind = f"sparse ({self.nnz} synapses)" if self.sparse else "dense"
+        lag = ", delayed 1 step" if self.delayed else ""
+        return f"Projection {self.name}: {self.pre.name} -> {self.post.name}, {kind}{lag}"
+
+
+@dataclass
+class Network:
+    """A declarative network. ``dt`` is in ms; ``seed`` fixes weight draws."""
+
+    dt: float = 1.0
+    seed: int = 0
+    populations: dict[str, Population] = field(default_factory=dict)
+    projections: dict[str, Projection] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.dt, (int, float)) and np.isfinite(self.dt) and self.dt > 0):
+            raise ModelError(f"Network: dt must be a positive finite number, got {self.dt!r}")
+        self._rng = np.random.default_rng(self.seed)
+
+    def _unique(self, name: str, what: str) -> str:
+        _check_name(name, what)
+        if name in self.populations or name in self.projections:
+            raise ModelError(
+                f"duplicate name '{name}': a population or projection with that name exists; "
+                f"give the {what} another name"
+            )
+        return name
+
+    def add_input(self, name: str, size: int) -> Population:
+        """A population of ``size`` input channels whose spikes come from the data."""
+        return self.add_population(name, size, SpikeInput())
+
+    def add_population(self, name: str, size: int, model: NeuronModel) -> Population:
+        self._unique(name, "population")
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0:
+            raise ModelError(f"population '{name}': size must be a positive integer, got {size!r}")
+        if not isinstance(model, NeuronModel):
+            raise ModelError(f"population '{name}': model must be a NeuronModel, got {model!r}")
+        pop = Population(name, int(size), model, len(self.populations))
+        self.populations[name] = pop
+        return pop
+
+    def connect(
+        self,
+        pre: Population | str,
+        post: Population | str,
+        name: str | None = None,
+        weight: object = 0.0,
+        p: float | None = None,
+        indices: tuple[np.ndarray, np.ndarray] | None = None,
+        allow_self: bool = True,
+        trainable: bool = True,
+    ) -> Projection:
+        """Connect ``pre`` to ``post``: all-to-all, with probability ``p`` or by ``indices``.
+
+        ``p`` and ``indices`` give a sparse (event-driven CSR) projection. ``allow_self=False``
+        removes i->i synapses of a recurrent projection, and they stay absent during learning.
+        """
+        pre, post = self._pop(pre), self._pop(post)
+        name = self._unique(name or f"{pre.name}_to_{post.name}", "projection")
+        where = f"projection '{name}'"
+        if post.is_input:
+            raise ModelError(f"{where}: cannot project onto input population '{post.name}'")
+        if not post.model.input and not _uses_isyn(post.model):
+            raise ModelError(
+                f"{where}: neuron model '{post.model.name}' of '{post.name}' takes no synaptic "
+                "input; give it an 'input' assignment such as {'v': 'I_syn'}"
+            )
+        shape = (pre.size, post.size)
+        mask = None
+        if p is not None and indices is not None:
+            raise ModelError(f"{where}: give either p or indices, not both")
+        if p is not None:
+            if not 0.0 <= p <= 1.0:
+                raise ModelError(f"{where}: connection probability p={p} is not in [0, 1]")
+            mask = self._rng.random(shape) < p
+        elif indices is not None:
+            pre_idx, post_idx = (np.asarray(a) for a in indices)
+            if pre_idx.shape != post_idx.shape or pre_idx.ndim != 1:
+                raise ShapeError(f"{where}: indices must be two 1-D arrays of equal length")
+            if pre_idx.size and (
+                pre_idx.min() < 0 or pre_idx.max() >= pre.size or post_idx.min() < 0
+                or post_idx.max() >= post.size
+            ):
+                raise ShapeError(f"{where}: an index is out of range for {shape}")
+            mask = np.zeros(shape, dtype=bool)
+            mask[pre_idx, post_idx] = True
+        if not allow_self:
+            if pre is not post:
+                raise ModelError(f"{where}: allow_self=False only applies to pre == post")
+            mask = np.ones(shape, dtype=bool) if mask is None else mask
+            np.fill_diagonal(mask, False)
+        w = _init.resolve(weight, shape, self._rng, where)
+        if mask is not None:
+            w = np.where(mask, w, np.float32(0))
+        sparse = p is not None or indices is not None
+        proj = Projection(name, pre, post, w, mask, sparse, trainable)
+        self.projections[name] = proj
+        return proj
+
+    def _pop(self, pop: Population | str) -> Population:
+        name = pop.name if isinstance(pop, Population) else pop
+        if name not in self.populations or (
+            isinstance(pop, Population) and self.populations[name] is not pop
+        ):
+            raise ModelError(f"unknown population {name!r}; add it to this network first")
+        return self.populations[name]
+
+    def incoming(self, pop: Population) -> list[Projection]:
+        return [p for p in self.projections.values() if p.post is pop]
+
+    def __str__(self) -> str:
+        lines = [f"Network (dt={self.dt} ms)"]
+        lines += [f"  {p}" for p in self.populations.values()]
+        lines += [f"  {p}" for p in self.projections.values()]
+        return "\n".join(lines)
+
+
+def _uses_isyn(model: NeuronModel) -> bool:
+    return any("I_syn" in str(rhs) for rhs in model.odes().values())

@@ -1,0 +1,99 @@
+"""Checking user input and turning it into the CSR spike lists the kernels read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from snncc.errors import ShapeError
+
+
+def as_csr(x: object, name: str, n_units: int, dt: float, n_steps: int | None = None
+           ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Dense (batch, time, n) 0/1 array, or a list of (times_ms, units) per example -> CSR.
+
+    Returns (inptr (B*T+1,), inidx, B, T); indices of each step are ascending.
+    """
+    if isinstance(x, np.ndarray) or (hasattr(x, "__array__") and not isinstance(x, (list, tuple))):
+        return _dense_csr(np.asarray(x), name, n_units)
+    if isinstance(x, Sequence) and x and all(_is_events(e) for e in x):
+        return _events_csr(x, name, n_units, dt, n_steps)
+    raise ShapeError(
+        f"input '{name}': expected a (batch, time, {n_units}) 0/1 array or a list of "
+        f"(times_ms, units) event pairs, got {type(x).__name__}"
+    )
+
+
+def _is_events(e: object) -> bool:
+    return isinstance(e, (tuple, list)) and len(e) == 2
+
+
+def _dense_csr(x: np.ndarray, name: str, n_units: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    if x.ndim != 3 or x.shape[2] != n_units:
+        raise ShapeError(
+            f"input '{name}': shape {x.shape} is not (batch, time, {n_units}); give one 0/1 "
+            f"value per example, step and input unit"
+        )
+    if not (x.dtype == bool or np.issubdtype(x.dtype, np.integer)
+            or np.issubdtype(x.dtype, np.floating)):
+        raise ShapeError(f"input '{name}': dtype {x.dtype} is not a spike array; use bool/uint8")
+    if x.dtype != bool and not np.all((x == 0) | (x == 1)):
+        bad = x[(x != 0) & (x != 1)].flat[0]
+        raise ShapeError(
+            f"input '{name}': spikes must be 0 or 1, found {bad!r}; threshold or bin your data "
+            "first (snncc.data.bin_events)"
+        )
+    B, T, _ = x.shape
+    b, t, i = np.nonzero(x)
+    counts = np.bincount(b * T + t, minlength=B * T)
+    inptr = np.zeros(B * T + 1, dtype=np.int32)
+    np.cumsum(counts, out=inptr[1:])
+    return inptr, i.astype(np.int32), B, T
+
+
+def _events_csr(events: Sequence, name: str, n_units: int, dt: float, n_steps: int | None
+                ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    steps, units = [], []
+    for k, (times, idx) in enumerate(events):
+        times, idx = np.asarray(times, dtype=np.float64), np.asarray(idx)
+        if times.shape != idx.shape or times.ndim != 1:
+            raise ShapeError(f"input '{name}', example {k}: times and units must be equal 1-D")
+        if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0
+                         or idx.max() >= n_units):
+            raise ShapeError(f"input '{name}', example {k}: units must be integers in [0, {n_units})")
+        if times.size and (not np.all(np.isfinite(times)) or times.min() < 0):
+            raise ShapeError(f"input '{name}', example {k}: times must be finite and >= 0 (ms)")
+        steps.append(np.floor(times / dt).astype(np.int64))
+        units.append(idx.astype(np.int64))
+    B = len(events)
+    T = n_steps if n_steps is not None else max((int(s.max()) + 1 for s in steps if s.size), default=1)
+    keys = np.concatenate([(b * T + s) * n_units + u for b, (s, u) in enumerate(zip(steps, units))
+                           if True] or [np.zeros(0, np.int64)])
+    keys = np.unique(keys[keys < B * T * n_units])  # sorted, one spike per (step, unit)
+    bt, i = np.divmod(keys, n_units)
+    counts = np.bincount(bt, minlength=B * T)
+    inptr = np.zeros(B * T + 1, dtype=np.int32)
+    np.cumsum(counts, out=inptr[1:])
+    return inptr, i.astype(np.int32), B, T
+
+
+def check_inputs(x: object, input_names: list[str]) -> Mapping[str, object]:
+    """One input population: x itself; several: a dict keyed by population name."""
+    if isinstance(x, Mapping):
+        missing = [n for n in input_names if n not in x]
+        extra = [n for n in x if n not in input_names]
+        if missing or extra:
+            raise ShapeError(
+                f"inputs: expected keys {input_names}, missing {missing}, unknown {extra}"
+            )
+        return x
+    if len(input_names) != 1:
+        raise ShapeError(f"this network has inputs {input_names}; pass a dict keyed by them")
+    return {input_names[0]: x}
+
+
+def unpack_spikes(bits: np.ndarray, n: int) -> np.ndarray:
+    """(B, T, words) uint32 bitfields -> (B, T, n) uint8 spikes."""
+    as_bytes = bits.astype("<u4").view(np.uint8)
+    return np.unpackbits(as_bytes, axis=-1, bitorder="little")[..., :n]
