@@ -184,6 +184,7 @@ def _population_buffers(plan: KernelPlan, p: PopulationPlan) -> None:
         plan.add(
             Buffer(f"{p.name}_inptr", "int", ("B*T+1",), "input"),
             Buffer(f"{p.name}_inidx", "int", ("nnz",), "input"),
+            Buffer(f"{p.name}_z", "float", (2, "B", n), "state"),
             Buffer(f"rec_{p.name}", "unsigned", ("B", "T", p.spike_words), "record"),
         )
         return
@@ -191,7 +192,8 @@ def _population_buffers(plan: KernelPlan, p: PopulationPlan) -> None:
         plan.add(Buffer(f"{p.name}_{s}", "float", ("B", n), "state", p.init.get(s, 0.0)))
     if p.spiking:
         plan.add(
-            Buffer(f"{p.name}_z", "float", ("B", n), "state"),
+            # spikes double-buffered by step parity: slot t&1 is step t, the other step t-1
+            Buffer(f"{p.name}_z", "float", (2, "B", n), "state"),
             Buffer(f"{p.name}_spk", "int", ("B", n), "state"),
             Buffer(f"{p.name}_nspk", "int", ("B",), "state"),
         )
@@ -216,9 +218,16 @@ def _projection_buffers(plan: KernelPlan, q: Projection) -> None:
         rowptr = np.zeros(q.pre.size + 1, dtype=np.int32)
         np.add.at(rowptr, rows + 1, 1)
         rowptr = np.cumsum(rowptr).astype(np.int32)
+        # the same synapses by postsynaptic neuron (CSC), for backends that gather per neuron
+        perm = np.lexsort((rows, cols)).astype(np.int32)
+        colptr = np.zeros(q.post.size + 1, dtype=np.int32)
+        np.cumsum(np.bincount(cols, minlength=q.post.size), out=colptr[1:])
         plan.add(
             Buffer(f"{q.name}_rowptr", "int", (q.pre.size + 1,), "connectivity", rowptr),
             Buffer(f"{q.name}_col", "int", (rows.size,), "connectivity", cols.astype(np.int32)),
+            Buffer(f"{q.name}_colptr", "int", (q.post.size + 1,), "connectivity", colptr),
+            Buffer(f"{q.name}_csc_row", "int", (rows.size,), "connectivity", rows[perm].astype(np.int32)),
+            Buffer(f"{q.name}_csc_perm", "int", (rows.size,), "connectivity", perm),
             Buffer(f"{q.name}_w", "float", (rows.size,), "weight", q.weight[rows, cols]),
         )
     else:

@@ -83,7 +83,7 @@ def population_code(p: PopulationPlan) -> PopulationCode:
     for s in p.states:
         pc.load.append(f"float {s} = {p.name}_{s}[bn];")
     if p.spiking:
-        pc.load.append(f"const float _z = {p.name}_z[bn];")
+        pc.load.append(f"const float _z = {spike_slot(p, 'prev')}[bn];")
     if "I_syn" in used:
         pc.load.append(f"const float I_syn = {p.name}_isyn[bn];" if p.incoming
                        else "const float I_syn = 0.0F;")
@@ -103,10 +103,21 @@ def population_code(p: PopulationPlan) -> PopulationCode:
     if upd.spike is not None:
         pc.update.append(f"// threshold: {_threshold_source(upd)}")
         pc.update.append(f"const float _spike = {printer.doprint(upd.spike)};")
-        pc.store.append(f"{p.name}_z[bn] = _spike;")
+        pc.store.append(f"{spike_slot(p, 'cur')}[bn] = _spike;")
     for s in upd.states:
         pc.record.append(f"if (rec_{p.name}_{s}) rec_{p.name}_{s}[((size_t)b * T + t) * {p.size} + j] = {s};")
     return pc
+
+
+def spike_slot(p: PopulationPlan | str, which: str, plan: KernelPlan | None = None) -> str:
+    """Pointer to the spikes of step t ("cur") or t-1 ("prev") in the double buffer."""
+    name = p if isinstance(p, str) else p.name
+    parity = "(t & 1)" if which == "cur" else "((t + 1) & 1)"
+    return f"({name}_z + (size_t){parity} * Bcap * {_size(p, plan)})"
+
+
+def _size(p: PopulationPlan | str, plan: KernelPlan | None) -> int:
+    return p.size if not isinstance(p, str) else plan.pop(p).size
 
 
 def _threshold_source(upd) -> str:
@@ -117,7 +128,7 @@ def render(plan: KernelPlan, backend: str, extra: dict | None = None) -> dict[st
     """Render every source file of ``backend`` for ``plan``: {file name: source}."""
     env = environment(backend)
     code = {p.name: population_code(p) for p in plan.populations if not p.is_input}
-    ctx = {"plan": plan, "code": code, **(extra or {})}
+    ctx = {"plan": plan, "code": code, "spike_slot": spike_slot, **(extra or {})}
     names = {"cpu": ["network.cpp"], "cuda": ["network.cu"]}[backend]
     return {n: env.get_template(n + ".j2").render(**ctx) for n in names}
 

@@ -1,0 +1,1 @@
+def load_digits(split="train", seed=0): raise NotImplementedError

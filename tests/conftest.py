@@ -1,0 +1,34 @@
+import os
+import shutil
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory):
+    """Keep builds of one test session together, away from the user's cache."""
+    if "SNNCC_CACHE" not in os.environ:
+        os.environ["SNNCC_CACHE"] = str(tmp_path_factory.mktemp("snncc_cache"))
+    yield
+
+
+def has_gpu() -> bool:
+    try:
+        import pycuda.driver as drv
+
+        drv.init()
+        return drv.Device.count() > 0
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if has_gpu():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU and PyCUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+nvcc_path = shutil.which("nvcc") or ("/usr/local/bin/nvcc" if os.path.exists("/usr/local/bin/nvcc") else None)
