@@ -1,0 +1,1 @@
+"""Benchmarks of snncc and its peers."""

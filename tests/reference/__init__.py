@@ -1,0 +1,1 @@
+"""Independent reference implementations (NumPy e-prop, torch BPTT, Bellec task); no snncc."""
