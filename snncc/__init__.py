@@ -8,9 +8,11 @@ from snncc.errors import (
     SnnccError,
     TrainingError,
 )
+from snncc import rules
 from snncc.model import init, neurons
 from snncc.model.network import Network, Population, Projection
 from snncc.model.neuron import NeuronModel, sym
+from snncc.runtime import optim
 from snncc.runtime.compiler import compile, generate
 
 __version__ = "0.1.0"
@@ -30,5 +32,7 @@ __all__ = [
     "generate",
     "init",
     "neurons",
+    "optim",
+    "rules",
     "sym",
 ]

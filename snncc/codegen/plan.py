@@ -121,12 +121,9 @@ class KernelPlan:
         return "\n".join(lines)
 
 
-def build_plan(
-    net: Network, batch_size: int, trainable_params: dict[str, set[str]] | None = None
-) -> KernelPlan:
+def build_plan(net: Network, batch_size: int) -> KernelPlan:
     """Discretise every population and lay out the buffers for simulation."""
-    trainable_params = trainable_params or {}
-    pops = [_population_plan(net, p, trainable_params.get(p.name)) for p in net.populations.values()]
+    pops = [_population_plan(net, p) for p in net.populations.values()]
     projs = [
         ProjectionPlan(
             q.name, q.pre.name, q.post.name, q.pre.size, q.post.size, q.sparse, q.delayed,
@@ -142,12 +139,12 @@ def build_plan(
     return plan
 
 
-def _population_plan(net: Network, pop: Population, trainable: set[str] | None) -> PopulationPlan:
+def _population_plan(net: Network, pop: Population) -> PopulationPlan:
     pp = PopulationPlan(pop.name, pop.index, pop.size, pop.is_input, None)
     pp.incoming = [q.name for q in net.incoming(pop)]
     if pop.is_input:
         return pp
-    upd = discretize(pop.model, float(net.dt), trainable)
+    upd = discretize(pop.model, float(net.dt))
     pp.update = upd
     pp.init = dict(pop.model.state)
     values: dict[str, float | np.ndarray] = dict(pop.model.params)

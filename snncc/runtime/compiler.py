@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from snncc.codegen.plan import build_plan
 from snncc.codegen.render import render
+from snncc.codegen.training import add_training, template_context
 from snncc.errors import ModelError
 from snncc.model.network import Network
 from snncc.runtime.model import CompiledModel
@@ -23,27 +24,48 @@ def load_program(backend: str, plan, sources, device: int = 0):
     return CudaProgram(plan, sources, device=device)
 
 
+def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, optimizer=None):
+    """Network (+ rule) -> (plan, training plan or None, sources)."""
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise ModelError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not any(p.is_input for p in net.populations.values()):
+        raise ModelError("the network has no input population; add one with net.add_input")
+    if optimizer is not None and rule is None:
+        raise ModelError("an optimizer needs a learning rule: pass rule=snncc.rules.EProp(...)")
+    plan = build_plan(net, batch_size)
+    extra, tp = {"training": None}, None
+    if rule is not None:
+        tp = add_training(plan, net, rule, optimizer)
+        extra = template_context(plan, tp)
+    return plan, tp, render(plan, backend, extra)
+
+
 def compile(  # noqa: A001 - the public name the API promises
     net: Network,
     batch_size: int = 32,
     backend: str = "cpu",
     device: int = 0,
+    rule=None,
+    optimizer=None,
+    devices: Sequence[int] | None = None,
 ) -> CompiledModel:
-    """Compile ``net`` into batched float32 kernels for ``backend`` ("cpu" or "cuda")."""
-    if backend not in BACKENDS:
-        raise ModelError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ModelError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not any(p.is_input for p in net.populations.values()):
-        raise ModelError("the network has no input population; add one with net.add_input")
-    plan = build_plan(net, batch_size)
-    sources = render(plan, backend)
-    return CompiledModel(net, plan, [load_program(backend, plan, sources, device)])
+    """Compile ``net`` into batched float32 kernels for ``backend`` ("cpu" or "cuda").
+
+    With ``rule`` (e.g. ``snncc.rules.EProp(readout="output")``) and ``optimizer``
+    (``snncc.optim.Adam(1e-3)``) the model can also train.
+    """
+    plan, tp, sources = plan_and_render(net, batch_size, backend, rule, optimizer)
+    devs = list(devices) if devices is not None else [device]
+    programs = [load_program(backend, plan, sources, d) for d in devs]
+    return CompiledModel(net, plan, programs, training=tp, optimizer=optimizer)
 
 
-def generate(net: Network, backend: str = "cpu", batch_size: int = 32) -> dict[str, str]:
+def generate(net: Network, backend: str = "cpu", batch_size: int = 32, rule=None,
+             optimizer=None) -> dict[str, str]:
     """The sources ``compile`` would build, without compiling them."""
-    return render(build_plan(net, batch_size), backend)
+    return plan_and_render(net, batch_size, backend, rule, optimizer)[2]
 
 
 __all__: Sequence[str] = ["compile", "generate"]

@@ -9,8 +9,10 @@ import numpy as np
 from snncc.backends.base import Program, shape_for
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import ModelError, ShapeError
+from snncc.model.init import as_float32
 from snncc.model.network import Network
 from snncc.runtime.inputs import as_csr, check_inputs, unpack_spikes
+from snncc.runtime.training import TrainingMixin
 
 
 class Weights(MutableMapping):
@@ -45,9 +47,16 @@ class Weights(MutableMapping):
                 f"projection '{name}': weights of shape {value.shape} given, expected "
                 f"(n_pre, n_post) = {shape}"
             )
-        if not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value)):
-            raise ShapeError(f"projection '{name}': weights must be finite real numbers")
-        value = value.astype(np.float32)
+        if value.dtype.kind not in "iuf":
+            raise ShapeError(
+                f"projection '{name}': weights have dtype {value.dtype}; give real numbers "
+                "(float32 or exactly representable integers)"
+            )
+        value = as_float32(value, f"projection '{name}'")
+        if not np.all(np.isfinite(value)):
+            i, j = map(int, np.argwhere(~np.isfinite(value))[0])
+            raise ShapeError(f"projection '{name}': weight [{i}, {j}] is {value[i, j]}; "
+                             "weights must be finite")
         if q.mask is not None:
             stray = (~q.mask) & (value != 0)
             if stray.any():
@@ -72,15 +81,19 @@ class Weights(MutableMapping):
         return len(self._model.net.projections)
 
 
-class CompiledModel:
+class CompiledModel(TrainingMixin):
     """A network compiled for one backend. See README for the API tour."""
 
-    def __init__(self, net: Network, plan: KernelPlan, programs: Sequence[Program]):
+    def __init__(self, net: Network, plan: KernelPlan, programs: Sequence[Program],
+                 training=None, optimizer=None):
         self.net = net
         self.plan = plan
         self.programs = list(programs)
         self.weights = Weights(self)
         self.inputs = [p.name for p in net.populations.values() if p.is_input]
+        self.training = training
+        self.optimizer = optimizer
+        self.step = 0  # optimiser steps taken
 
     @property
     def backend(self) -> str:

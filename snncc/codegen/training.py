@@ -1,0 +1,330 @@
+"""Training additions to a KernelPlan: eProp buffers and the printed code of its kernels.
+
+``add_training`` derives the rule (symbolic/eprop.py), adds the buffers it needs (histories of
+the per-neuron quantities the traces use, errors, adjoints, gradients, optimiser state) and
+prints every formula with the float32 printer. Templates only place the lines in loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from snncc.codegen.plan import Buffer, KernelPlan, PopulationPlan, _evaluate
+from snncc.codegen.printer import Float32Printer
+from snncc.codegen.render import param_loads
+from snncc.errors import ModelError
+from snncc.model.equations import symbol
+from snncc.model.network import Network
+from snncc.symbolic.eprop import (
+    PSI,
+    PSI_PREV,
+    EProp,
+    RuleEquations,
+    TraceSystem,
+    derive_traces,
+    prev,
+)
+from snncc.symbolic.integrate import I_SYN, SPIKE_PREV
+
+
+@dataclass
+class HiddenCode:
+    """Printed pieces for one population trained by eProp."""
+
+    name: str
+    size: int
+    n_states: int
+    forward: list[str]  # after the spike: psi, histories, regulariser
+    backward_params: list[str]
+    recursion: list[str]  # lam_k from lam_next, w and the histories
+    q_expr: str  # Q = lam . c
+    reg: str  # "moving", "sequence" or "none"
+    reg_seq: str  # C expression of the per-sequence R (n_spikes, T known)
+    feedback: str  # buffer holding B (N x K), row-major
+
+
+@dataclass
+class ReadoutCode:
+    name: str
+    size: int
+    n_states: int
+    output: str
+    error: list[str]  # E and loss at step t for one k (y, label/target known)
+    recursion: list[str]
+    q_expr: str
+    param_grads: list[tuple[str, str]]  # (parameter, C expression of dM/dp . lam)
+    filtered: str  # Ebar <- gain*E + decay*Ebar_next
+
+
+@dataclass
+class ProjectionGrad:
+    name: str
+    pre: str
+    post: str
+    n_pre: int
+    n_post: int
+    sparse: bool
+    delayed: bool
+    pre_is_input: bool
+    masked: bool
+
+
+@dataclass
+class OptimizerCode:
+    name: str
+    state: list[str]  # per-parameter state buffers suffixes (e.g. m, v)
+    update: list[str]  # C lines using w, g and the state; scalars come from opt_scalars
+    scalars: list[str]
+
+
+@dataclass
+class TrainingPlan:
+    rule: EProp
+    equations: RuleEquations
+    readout: ReadoutCode
+    hidden: dict[str, HiddenCode] = field(default_factory=dict)
+    projections: list[ProjectionGrad] = field(default_factory=list)
+    params: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, name, size)
+    optimizer: OptimizerCode | None = None
+    history_pops: list[str] = field(default_factory=list)  # populations with a z history
+    f_target_steps: float = 0.0
+
+    def __str__(self) -> str:
+        lines = [str(self.equations)]
+        lines.append(f"  trainable: {', '.join(n for _, n, _ in self.params)}")
+        return "\n".join(lines)
+
+
+def add_training(plan: KernelPlan, net: Network, rule: EProp, optimizer) -> TrainingPlan:
+    """Derive eProp for ``net`` and extend ``plan`` with what training needs."""
+    readout = net.populations.get(rule.readout)
+    if readout is None:
+        raise ModelError(
+            f"EProp: the readout population '{rule.readout}' does not exist; populations are "
+            f"{', '.join(net.populations)}. Pass EProp(readout=<name>)."
+        )
+    if readout.model.spiking:
+        raise ModelError(
+            f"EProp: readout '{readout.name}' must be non-spiking (e.g. LeakyIntegrator)"
+        )
+    rp = plan.pop(readout.name)
+    eqs = rule.equations()
+    trainable = [q for q in net.projections.values() if q.trainable]
+    hidden = []
+    for q in trainable:
+        if q.post is readout:
+            continue
+        if q.post.is_input or not q.post.model.spiking:
+            raise ModelError(
+                f"EProp: projection '{q.name}' targets '{q.post.name}', which neither spikes "
+                "nor is the readout; set trainable=False on it"
+            )
+        if q.post not in hidden:
+            hidden.append(q.post)
+    if not trainable:
+        raise ModelError("EProp: no trainable projection in the network")
+    bias_params = tuple(readout.model.trainable) if rule.train_bias else ()
+    out_var = readout.model.output_var
+    rts = derive_traces(readout.name, rp.update, output=out_var, trainable=bias_params)
+    eqs.readout_traces = rts
+    per_step = {PSI, PSI_PREV, SPIKE_PREV, I_SYN} | {prev(s) for s in rts.states}
+    per_step |= {symbol(s) for s in rts.states}
+    for expr in list(rts.D) + list(rts.c) + [e for col in rts.param_c.values() for e in col]:
+        if expr.free_symbols & per_step:
+            raise ModelError(
+                f"EProp: readout '{readout.name}' ({readout.model.name}) must be linear with "
+                f"constant coefficients; its Jacobian has {expr}"
+            )
+    if rts.D.shape != (1, 1):
+        raise ModelError(f"EProp: readout '{readout.name}' must have exactly one state variable")
+    K = readout.size
+    dt = float(net.dt)
+    rule_values = {"dt": dt, "tau_reg": rule.tau_reg, "c_reg": rule.c_reg,
+                   "f_target": rule.f_target * dt / 1000.0}
+    kappa = np.broadcast_to(_evaluate(rts.D[0, 0], rp.values, dt, readout.name, "kappa"), (K,))
+    fd = _rule_value(eqs.filter_decay, {**rule_values, "kappa": kappa}, "filter_decay", K)
+    fg = _rule_value(eqs.filter_gain, {**rule_values, "kappa": kappa}, "filter_gain", K)
+    tp = TrainingPlan(rule, eqs, _readout_code(rp, rts, rule), f_target_steps=rule_values["f_target"])
+    plan.add(
+        Buffer("labels", "int", ("B",), "data"),
+        Buffer("targets", "float", ("B", "T", K), "data"),
+        Buffer("err", "float", ("B", "T", K), "history"),
+        Buffer("errf", "float", ("B", "T", K), "history"),
+        Buffer("loss", "float", ("B",), "scratch"),
+        Buffer(f"{readout.name}_Q", "float", ("B", "T", K), "history"),
+        Buffer("filter_decay", "float", (K,), "rule", fd),
+        Buffer("filter_gain", "float", (K,), "rule", fg),
+        Buffer("rule_scalars", "float", (4,), "rule",
+               np.array([rule.error_start, rule.c_reg, rule_values["f_target"], rule.tau_reg],
+                        dtype=np.float32)),
+    )
+    for p in bias_params:
+        plan.add(Buffer(f"gradp_{readout.name}_{p}", "float", ("B", K), "scratch"),
+                 Buffer(f"grad_{readout.name}_{p}", "float", (K,), "grad"))
+        tp.params.append(("param", f"{readout.name}_{p}", K))
+    history = {q.pre.name for q in trainable if not q.pre.is_input} | {h.name for h in hidden}
+    tp.history_pops = [p for p in net.populations if p in history]
+    for name in tp.history_pops:
+        plan.add(Buffer(f"hist_{name}_z", "float", ("B", "T", net.populations[name].size),
+                        "history"))
+    for pop in hidden:
+        hp = plan.pop(pop.name)
+        ts = derive_traces(pop.name, hp.update)
+        eqs.traces[pop.name] = ts
+        fb = _feedback(plan, net, pop, readout, rule)
+        tp.hidden[pop.name] = _hidden_code(plan, hp, ts, eqs, fb, rule_values)
+    for q in trainable:
+        masked = q.mask is not None and not q.sparse
+        tp.projections.append(ProjectionGrad(q.name, q.pre.name, q.post.name, q.pre.size,
+                                             q.post.size, q.sparse, q.delayed, q.pre.is_input,
+                                             masked))
+        size = q.nnz if q.sparse else q.pre.size * q.post.size
+        plan.add(Buffer(f"grad_{q.name}", "float", (size,), "grad"))
+        if masked:
+            plan.add(Buffer(f"{q.name}_mask", "float", (size,), "rule",
+                            q.mask.astype(np.float32).reshape(-1)))
+        tp.params.append(("weight", q.name, size))
+    if optimizer is not None:
+        tp.optimizer = optimizer.code()
+        plan.add(Buffer("opt_scalars", "float", (len(tp.optimizer.scalars) + 2,), "rule"))
+        for kind, name, size in tp.params:
+            for s in tp.optimizer.state:
+                plan.add(Buffer(f"opt_{s}_{name}", "float", (size,), "optimizer"))
+    return tp
+
+
+def _rule_value(expr: sp.Expr, values: dict, what: str, K: int) -> np.ndarray:
+    f = sp.lambdify(sorted(expr.free_symbols, key=str), expr, "numpy")
+    args = [values[s.name] for s in sorted(expr.free_symbols, key=str)]
+    out = np.broadcast_to(np.asarray(f(*args), dtype=np.float64), (K,))
+    if not np.all(np.isfinite(out)):
+        raise ModelError(f"EProp: {what} = {expr} is not finite")
+    return out.astype(np.float32)
+
+
+def _feedback(plan: KernelPlan, net: Network, pop, readout, rule: EProp) -> str:
+    """The buffer that holds B (n_hidden x K): W_out itself, or a fixed random matrix."""
+    if rule.feedback == "symmetric":
+        direct = [q for q in net.projections.values() if q.pre is pop and q.post is readout]
+        if len(direct) != 1 or direct[0].sparse:
+            raise ModelError(
+                f"EProp: symmetric feedback for '{pop.name}' needs exactly one dense projection "
+                f"from '{pop.name}' to '{readout.name}'; use feedback='random' otherwise"
+            )
+        return f"{direct[0].name}_w"
+    rng = np.random.default_rng(rule.seed + pop.index)
+    B = (rng.standard_normal((pop.size, readout.size)) / np.sqrt(pop.size)).astype(np.float32)
+    plan.add(Buffer(f"feedback_{pop.name}", "float", (pop.size, readout.size), "feedback", B))
+    return f"feedback_{pop.name}"
+
+
+def _history_names(p: PopulationPlan, t: str) -> dict[str, str]:
+    """Symbol -> C expression of its value at step ``t`` (states, psi, z, I_syn histories)."""
+    n = p.size
+    idx = f"((size_t)b * T + ({t})) * {n} + j"
+    names = {s: f"hist_{p.name}_{s}[{idx}]" for s in p.update.states}
+    names |= {"psi": f"hist_{p.name}_psi[{idx}]", "I_syn": f"hist_{p.name}_isyn[{idx}]",
+              "_z": f"hist_{p.name}_z[{idx}]"}
+    return names
+
+
+def _shifted(p: PopulationPlan, t: str) -> dict[str, str]:
+    """Names for D/c at step ``t``: x_prev, _z, _psi_prev are step t-1 values (initial at t=0)."""
+    now, before = _history_names(p, t), _history_names(p, f"{t} - 1")
+    names = {"I_syn": now["I_syn"]}
+    for s in p.update.states:
+        names[f"{s}_prev"] = f"(({t}) > 0 ? {before[s]} : {np.float32(p.init.get(s, 0.0))!r}F)"
+    names["_z"] = f"(({t}) > 0 ? {before['_z']} : 0.0F)"
+    names["_psi_prev"] = f"(({t}) > 0 ? {before['psi']} : 0.0F)"
+    return names
+
+
+def _hidden_code(plan: KernelPlan, p: PopulationPlan, ts: TraceSystem, eqs: RuleEquations,
+                 feedback: str, rule_values: dict) -> HiddenCode:
+    n = len(ts.states)
+    used: set[str] = set()
+    exprs = list(ts.D) + list(ts.c) + list(ts.g)
+    for e in exprs:
+        used |= {s.name for s in e.free_symbols}
+    need = {"psi"} | {s for s in p.update.states if s in used or f"{s}_prev" in used}
+    if "I_syn" in used:
+        need.add("isyn")
+    N = p.size
+    for q in sorted(need):
+        plan.add(Buffer(f"hist_{p.name}_{q}", "float", ("B", "T", N), "history"))
+    plan.add(Buffer(f"{p.name}_Q", "float", ("B", "T", N), "history"))
+    printer = Float32Printer()
+    fwd = [f"// eProp: surrogate of '{p.name}' and the per-step quantities its traces need",
+           f"const float psi = {printer.doprint(p.update.psi)};"]
+    idx = f"((size_t)b * T + t) * {N} + j"
+    for q in sorted(need):
+        fwd.append(f"hist_{p.name}_{q}[{idx}] = {'I_syn' if q == 'isyn' else q};")
+    sub = {symbol(k): sp.Float(v) for k, v in rule_values.items()}
+    if eqs.reg_mode == "moving":
+        plan.add(Buffer(f"{p.name}_f", "float", ("B", N), "state", rule_values["f_target"]),
+                 Buffer(f"hist_{p.name}_R", "float", ("B", "T", N), "history"))
+        f_new = eqs.reg_state.xreplace(sub).xreplace({symbol("z"): symbol("_spike"),
+                                                      symbol("f"): symbol("_f_old")})
+        fwd += [f"// regulariser: f <- {eqs.reg_state}",
+                f"const float _f_old = {p.name}_f[bn];",
+                f"const float f = {printer.doprint(f_new)};",
+                f"{p.name}_f[bn] = f;",
+                f"hist_{p.name}_R[{idx}] = {printer.doprint(eqs.reg_signal.xreplace(sub))};"]
+    reg_seq = "0.0F"
+    if eqs.reg_mode == "sequence":
+        reg_seq = Float32Printer({"T": "(float)T"}).doprint(eqs.reg_signal.xreplace(sub))
+    # backward: lam_k = w g_k + sum_m lam_next_m D_mk(t+1);  Q = lam . c(t)
+    g_names = _history_names(p, "t")
+    d_names = _shifted(p, "t + 1")
+    c_names = _shifted(p, "t")
+    pg, pd, pc = Float32Printer(g_names), Float32Printer(d_names), Float32Printer(c_names)
+    rec = []
+    for k in range(n):
+        gk = pg.doprint(ts.g[k]) if ts.g[k] != 0 else None
+        terms = [f"w * ({gk})"] if gk else []
+        for m in range(n):
+            if ts.D[m, k] != 0:  # step t+1 does not exist at t = T-1 (and lam_next is 0)
+                terms.append(f"_lamn{m} * (t + 1 < T ? ({pd.doprint(ts.D[m, k])}) : 0.0F)")
+        body = " + ".join(terms) or "0.0F"
+        rec.append(f"_lam{k} = {body};  // {ts.states[k]}")
+    q_terms = [f"_lam{k} * ({pc.doprint(ts.c[k])})" for k in range(n) if ts.c[k] != 0]
+    return HiddenCode(p.name, N, n, fwd, param_loads(p), rec, " + ".join(q_terms) or "0.0F",
+                      eqs.reg_mode, reg_seq, feedback)
+
+
+def _readout_code(rp: PopulationPlan, rts: TraceSystem, rule: EProp) -> ReadoutCode:
+    pr = Float32Printer()
+    y, m, S, lab, tgt = (symbol(s) for s in ("y", "_ymax", "_ysum", "_onehot", "_target"))
+    if rule.loss == "cross_entropy":
+        pi = sp.exp(y - m) / S
+        err = [f"const float E = {pr.doprint(pi - lab)};",
+               f"const float loss_term = {pr.doprint(-lab * (y - m - sp.log(S)))};"]
+    else:
+        e = y - tgt
+        err = [f"const float E = {pr.doprint(e)};",
+               f"const float loss_term = {pr.doprint(e**2 / 2)};"]
+    lam = "_lam0"
+    rec = [f"_lam0 = E + _lamn0 * ({pr.doprint(rts.D[0, 0])});"]
+    grads = [(p, f"{lam} * ({pr.doprint(col[0])})") for p, col in rts.param_c.items()]
+    fd, fg, E, Ef = (symbol(s) for s in ("_fd", "_fg", "E", "_Ebar_next"))
+    filt = pr.doprint(fg * E + fd * Ef)
+    return ReadoutCode(rp.name, rp.size, 1, rts.states[0], err, rec,
+                       f"{lam} * ({pr.doprint(rts.c[0])})", grads, filt)
+
+
+def template_context(plan: KernelPlan, tp: TrainingPlan) -> dict:
+    """The names the training templates use, besides the plan and the printed code."""
+    r = tp.readout
+    rp = plan.pop(r.name)
+    return {
+        "training": tp,
+        "readout_params": param_loads(rp),
+        "sizes": {name: size for kind, name, size in tp.params if kind == "weight"},
+        "param_buffer": {f"{r.name}_{p}": f"{r.name}_p_{p}" for p, _ in r.param_grads},
+        "masked": {q.name: q.masked for q in tp.projections},
+        "tr_loss": tp.rule.loss,
+        "exp_term": Float32Printer().doprint(sp.exp(symbol("y") - symbol("_ymax"))),
+    }

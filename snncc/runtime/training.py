@@ -1,0 +1,256 @@
+"""Training methods of CompiledModel: gradients, train_batch, fit, evaluate, predict, save/load.
+
+Per batch: forward (time loop in generated code, histories stored), backward (adjoint
+recursions), accumulate (event-driven dW = s^T Q) and, for train_batch, one optimiser step.
+With several devices the batch is split, each device computes its share and the gradients are
+summed in device order before the same optimiser step runs everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from snncc.backends.base import shape_for
+from snncc.errors import ModelError, ShapeError, TrainingError
+
+
+class TrainingMixin:
+    # ------------------------------------------------------------------ checks
+    def _require_training(self) -> None:
+        if self.training is None:
+            raise ModelError(
+                "this model was compiled without a learning rule; compile with "
+                "rule=snncc.rules.EProp(readout=...) to train or take gradients"
+            )
+
+    @property
+    def readout(self):
+        return self.net.populations[self.training.rule.readout]
+
+    def _check_targets(self, y: object, B: int, T: int) -> np.ndarray:
+        K = self.readout.size
+        y = np.asarray(y)
+        if self.training.rule.loss == "cross_entropy":
+            if y.shape != (B,) or not np.issubdtype(y.dtype, np.integer):
+                raise ShapeError(
+                    f"labels: expected {B} integer class labels, got shape {y.shape}, dtype "
+                    f"{y.dtype}"
+                )
+            bad = (y < 0) | (y >= K)
+            if bad.any():
+                raise ShapeError(
+                    f"labels: {int(y[bad][0])} is out of range for readout '{self.readout.name}'"
+                    f" with {K} classes; labels must be in [0, {K})"
+                )
+            return y.astype(np.int32)
+        if y.shape != (B, T, K) or not np.issubdtype(y.dtype, np.number):
+            raise ShapeError(f"targets: expected a (batch, time, {K}) = {(B, T, K)} array for "
+                             f"the mse loss, got {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ShapeError("targets contain NaN or inf")
+        return y.astype(np.float32)
+
+    # --------------------------------------------------------------- one pass
+    def _shares(self, B: int) -> list[tuple[int, int]]:
+        """Contiguous (start, stop) of the batch per device; uneven splits are fine."""
+        n = len(self.programs)
+        bounds = [B * k // n for k in range(n + 1)]
+        return [(bounds[k], bounds[k + 1]) for k in range(n)]
+
+    def _run_pass(self, prog, chunk, y, T, functions):
+        """Upload one chunk (<= capacity) and run ``functions`` on ``prog``."""
+        b = int(next(iter(chunk.values()))[0].size - 1) // T
+        self._upload_inputs(prog, chunk)
+        prog.reset_state()
+        cap = self.batch_size
+        if self.training.rule.loss == "cross_entropy":
+            labels = np.zeros(cap, np.int32)
+            labels[:b] = y
+            prog.set("labels", labels)
+            prog.ensure("targets", (1,))
+        else:
+            prog.set("labels", np.zeros(cap, np.int32))
+            targets = np.zeros((cap, T, self.readout.size), np.float32)
+            targets[:b] = y
+            prog.set("targets", targets)
+        prog.set("loss", np.zeros(cap, np.float32))
+        out = f"rec_{self.readout.name}_{self.readout.model.output_var}"
+        for buf in self.plan.buffers:
+            if buf.role == "history" or buf.name == out:
+                prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
+        for fn in functions:
+            prog.call(fn, b, T)
+        return b, float(prog.get("loss")[:b].sum(dtype=np.float64)), prog.get(out)[:b]
+
+    def _grad_names(self) -> list[str]:
+        return [f"grad_{name}" for _, name, _ in self.training.params]
+
+    def _forward_backward(self, x: object, y: object, n_steps: int | None = None):
+        """Gradients of the batch summed over devices and chunks; returns (loss, outputs)."""
+        self._require_training()
+        chunks_all, B, T = self.prepare_inputs(x, n_steps)
+        y = self._check_targets(y, B, T)
+        # re-split the whole batch by device, then by capacity
+        shares = self._shares(B)
+        total = {g: None for g in self._grad_names()}
+        loss, outputs = 0.0, []
+        for prog, (lo, hi) in zip(self.programs, shares, strict=True):
+            if hi == lo:
+                continue
+            chunks, _, _ = self.prepare_inputs(_slice_inputs(x, lo, hi, self.inputs), T)
+            start = lo
+            for chunk in chunks:
+                b, l_, out = self._run_pass(prog, chunk, y[start : start + _chunk_b(chunk, T)],
+                                            T, ("forward", "backward", "accumulate"))
+                start += b
+                loss += l_
+                outputs.append(out)
+                for g in total:
+                    grad = prog.get(g)
+                    total[g] = grad if total[g] is None else total[g] + grad
+        del chunks_all
+        return total, loss, np.concatenate(outputs), B, T
+
+    # ------------------------------------------------------------------ public
+    def gradients(self, x: object, y: object) -> dict[str, np.ndarray]:
+        """This batch's gradients, without changing any weight.
+
+        One entry per trainable projection (shaped like its weights, (pre, post)) and
+        ``"<readout>.<param>"`` (e.g. ``"output.bias"``) for trained readout parameters.
+        """
+        total, _, _, _, _ = self._forward_backward(x, y)
+        return self._named(total)
+
+    def _named(self, total: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {}
+        for kind, name, _ in self.training.params:
+            g = total[f"grad_{name}"]
+            if kind == "weight":
+                q = self.net.projections[name]
+                if q.sparse:
+                    dense = np.zeros((q.pre.size, q.post.size), np.float32)
+                    dense[q.mask] = g
+                    g = dense
+                out[name] = g.reshape(q.pre.size, q.post.size)
+            else:
+                pop = self.readout.name
+                out[f"{pop}.{name[len(pop) + 1:]}"] = g
+        return out
+
+    def train_batch(self, x: object, y: object) -> dict[str, float]:
+        """One optimiser step on this batch; returns its loss and accuracy."""
+        if self.optimizer is None:
+            raise ModelError("train_batch needs an optimizer: compile(..., optimizer=snncc.optim.Adam())")
+        total, loss, outputs, B, T = self._forward_backward(x, y)
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss is {loss} at optimiser step {self.step + 1}; no weight was changed. "
+                "Lower the learning rate or check the input scaling."
+            )
+        self.step += 1
+        clamp = self.training.rule.weight_clamp or (-3.4e38, 3.4e38)
+        scalars = np.array([*self.optimizer.scalars(self.step), *clamp], np.float32)
+        for prog in self.programs:
+            if len(self.programs) > 1:
+                for g, value in total.items():
+                    prog.set(g, value)
+            prog.set("opt_scalars", scalars)
+            prog.call("optimize", self.batch_size, 1)
+        return {"loss": loss / B, **self._metrics(outputs, y)}
+
+    def _metrics(self, outputs: np.ndarray, y: object) -> dict[str, float]:
+        if self.training.rule.loss != "cross_entropy":
+            return {}
+        return {"accuracy": float(np.mean(self._decide(outputs) == np.asarray(y)))}
+
+    def _decide(self, outputs: np.ndarray) -> np.ndarray:
+        rule = self.training.rule if self.training else None
+        mode = rule.decision if rule else "sum"
+        start = rule.error_start if rule else 0
+        y = outputs[:, start:].astype(np.float64)
+        if mode == "last":
+            return y[:, -1].argmax(-1)
+        if mode == "max":
+            return y.max(axis=1).argmax(-1)
+        e = np.exp(y - y.max(-1, keepdims=True))
+        return (e / e.sum(-1, keepdims=True)).sum(1).argmax(-1)
+
+    def predict(self, x: object) -> np.ndarray:
+        """Class predictions (readout decision) for every example of ``x``."""
+        readout = self.training.rule.readout if self.training else None
+        if readout is None:
+            raise ModelError("predict needs a readout: compile with rule=EProp(readout=...)")
+        key = f"{readout}.{self.net.populations[readout].model.output_var}"
+        return self._decide(self.run(x, record=[key])[key])
+
+    def evaluate(self, data, batch_size: int | None = None) -> dict[str, float]:
+        """Mean loss and accuracy over a dataset (anything with .batches(), or (x, y))."""
+        self._require_training()
+        loss, correct, n = 0.0, 0, 0
+        for x, y in _batches(data, batch_size or self.batch_size * len(self.programs)):
+            _, l_, outputs, B, _ = self._forward_pass_only(x, y)
+            loss += l_
+            n += B
+            if self.training.rule.loss == "cross_entropy":
+                correct += int(np.sum(self._decide(outputs) == y))
+        out = {"loss": loss / max(n, 1)}
+        if self.training.rule.loss == "cross_entropy":
+            out["accuracy"] = correct / max(n, 1)
+        return out
+
+    def _forward_pass_only(self, x, y):
+        chunks, B, T = self.prepare_inputs(x)
+        y = self._check_targets(y, B, T)
+        loss, outputs, start = 0.0, [], 0
+        for chunk in chunks:
+            b, l_, out = self._run_pass(self.programs[0], chunk, y[start : start + _chunk_b(chunk, T)],
+                                        T, ("forward",))
+            start += b
+            loss += l_
+            outputs.append(out)
+        return None, loss, np.concatenate(outputs), B, T
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """Everything needed to continue training exactly: weights, parameters, optimiser."""
+        self._require_training()
+        prog = self.programs[0]
+        state = {"step": self.step, "buffers": {}}
+        for buf in self.plan.buffers:
+            if buf.role in ("weight", "optimizer") or buf.role == "param":
+                state["buffers"][buf.name] = prog.get(buf.name)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        for name, value in state["buffers"].items():
+            for prog in self.programs:
+                prog.set(name, value)
+
+    def save(self, path) -> None:
+        """Write a checkpoint atomically (temp file, fsync, rename): a crash never corrupts it."""
+        from snncc.runtime.checkpoint import save_model
+
+        save_model(self, path)
+
+
+def _chunk_b(chunk: dict, T: int) -> int:
+    return int(next(iter(chunk.values()))[0].size - 1) // T
+
+
+def _slice_inputs(x: object, lo: int, hi: int, names: Sequence[str]):
+    if isinstance(x, dict):
+        return {k: v[lo:hi] for k, v in x.items()}
+    return x[lo:hi]
+
+
+def _batches(data, batch_size: int):
+    if hasattr(data, "batches"):
+        yield from data.batches(batch_size, shuffle=False)
+    else:
+        x, y = data
+        for s in range(0, len(y), batch_size):
+            yield x[s : s + batch_size], y[s : s + batch_size]
