@@ -13,6 +13,7 @@ from snncc.model import init, neurons
 from snncc.model.network import Network, Population, Projection
 from snncc.model.neuron import NeuronModel, sym
 from snncc.runtime import optim
+from snncc.runtime.checkpoint import load
 from snncc.runtime.compiler import compile, generate
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __all__ = [
     "compile",
     "generate",
     "init",
+    "load",
     "neurons",
     "optim",
     "rules",

@@ -46,6 +46,7 @@ class Weights(MutableMapping):
             raise ShapeError(
                 f"projection '{name}': weights of shape {value.shape} given, expected "
                 f"(n_pre, n_post) = {shape}"
+                + (" (this is the transpose)" if value.shape == shape[::-1] else "")
             )
         if value.dtype.kind not in "iuf":
             raise ShapeError(
@@ -94,6 +95,7 @@ class CompiledModel(TrainingMixin):
         self.training = training
         self.optimizer = optimizer
         self.step = 0  # optimiser steps taken
+        self.progress: dict = {}  # epochs done (saved in checkpoints)
 
     @property
     def backend(self) -> str:

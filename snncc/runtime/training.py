@@ -236,6 +236,50 @@ class TrainingMixin:
 
         save_model(self, path)
 
+    # ---------------------------------------------------------------- fitting
+    def fit(self, train, epochs: int = 1, validation=None, batch_size: int | None = None,
+            seed: int = 0, checkpoint: str | None = None, progress: bool = True,
+            on_epoch=None) -> list[dict]:
+        """Train for ``epochs`` over ``train`` (a dataset with ``.batches``, or (x, y)).
+
+        Shuffling depends only on (seed, epoch), and the epoch counter is saved in checkpoints,
+        so a run resumed from ``snncc.load`` continues exactly as if never interrupted.
+        ``on_epoch(record)`` is called after each epoch (for logging).
+        """
+        from tqdm.auto import tqdm
+
+        bs = batch_size or self.batch_size * len(self.programs)
+        self.progress = getattr(self, "progress", {}) or {}
+        start = int(self.progress.get("epoch", 0))
+        history = []
+        for epoch in range(start, start + epochs):
+            batches = list(_shuffled(train, bs, seed, epoch))
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}", disable=not progress, leave=False)
+            tot_loss, tot_acc, n = 0.0, 0.0, 0
+            for x, y in bar:
+                m = self.train_batch(x, y)
+                b = len(y)
+                tot_loss += m["loss"] * b
+                tot_acc += m.get("accuracy", 0.0) * b
+                n += b
+                bar.set_postfix(loss=f"{tot_loss / n:.4f}", acc=f"{tot_acc / n:.3f}")
+            record = {"epoch": epoch + 1, "loss": tot_loss / n}
+            if self.training.rule.loss == "cross_entropy":
+                record["accuracy"] = tot_acc / n
+            if validation is not None:
+                val = self.evaluate(validation)
+                record.update({f"val_{k}": v for k, v in val.items()})
+            self.progress = {"epoch": epoch + 1, "seed": seed}
+            history.append(record)
+            if checkpoint is not None:
+                self.save(checkpoint)
+            if on_epoch is not None:
+                on_epoch(record)
+            if progress:
+                tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in record.items()))
+        return history
+
 
 def _chunk_b(chunk: dict, T: int) -> int:
     return int(next(iter(chunk.values()))[0].size - 1) // T
@@ -245,6 +289,17 @@ def _slice_inputs(x: object, lo: int, hi: int, names: Sequence[str]):
     if isinstance(x, dict):
         return {k: v[lo:hi] for k, v in x.items()}
     return x[lo:hi]
+
+
+def _shuffled(data, batch_size: int, seed: int, epoch: int):
+    if hasattr(data, "batches"):
+        yield from data.batches(batch_size, shuffle=True, seed=seed, epoch=epoch)
+    else:
+        x, y = data
+        order = np.random.default_rng([seed, epoch]).permutation(len(y))
+        for s in range(0, len(y), batch_size):
+            idx = order[s : s + batch_size]
+            yield x[idx], y[idx]
 
 
 def _batches(data, batch_size: int):

@@ -1,0 +1,205 @@
+"""``snncc train``: build an eProp network for a dataset, train it, log and checkpoint a run.
+
+A run directory holds config.json (the resolved configuration), metrics.jsonl and metrics.csv
+(one row per epoch), checkpoint.snncc (written atomically after every epoch), and PNG plots:
+learning_curves.png and raster.png (hidden spikes of one test example).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Per-dataset defaults; the command line overrides them.
+DEFAULTS = {
+    "digits": dict(neurons=256, epochs=25, batch_size=32, lr=5e-3, tau_a=200.0),
+    "shd": dict(neurons=256, epochs=100, batch_size=512, lr=1e-3, tau_a=2000.0),
+    "ssc": dict(neurons=256, epochs=100, batch_size=512, lr=1e-3, tau_a=2000.0),
+    "smnist": dict(neurons=256, epochs=100, batch_size=512, lr=1e-3, tau_a=2000.0),
+}
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "digits"
+    data_dir: str | None = None
+    neurons: int = 256
+    model: str = "alif"
+    recurrent: bool = True
+    epochs: int = 25
+    batch_size: int = 32
+    lr: float = 5e-3
+    tau_a: float = 200.0
+    backend: str = "cpu"
+    devices: list[int] | None = None
+    seed: int = 0
+    out: str = ""
+    c_reg: float = 0.001
+    refractory: float = 5.0
+
+
+def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
+    """mlGeNN's eProp setup (eprop.md), sized for the dataset."""
+    import snncc
+    from snncc import init, neurons
+
+    net = snncc.Network(dt=1.0, seed=cfg.seed)
+    inp = net.add_input("input", n_inputs)
+    if cfg.model == "alif":
+        cell = neurons.ALIF(tau_m=20.0, tau_a=cfg.tau_a, beta=0.0174, v_th=0.6,
+                            refractory=cfg.refractory)
+    else:
+        cell = neurons.LIF(tau_m=20.0, v_th=0.6, refractory=cfg.refractory)
+    hid = net.add_population("hidden", cfg.neurons, cell)
+    out = net.add_population("output", n_classes, neurons.LeakyIntegrator(tau=20.0))
+    net.connect(inp, hid, name="in_hid", weight=init.Normal(0.0, 1 / np.sqrt(n_inputs)))
+    if cfg.recurrent:
+        net.connect(hid, hid, name="hid_hid", weight=init.Normal(0.0, 1 / np.sqrt(cfg.neurons)),
+                    allow_self=False)
+    net.connect(hid, out, name="hid_out", weight=init.Normal(0.0, 1 / np.sqrt(cfg.neurons)))
+    return net
+
+
+def load_data(cfg: TrainConfig):
+    from snncc import data
+
+    if cfg.dataset == "digits":
+        return data.load_digits("train", seed=cfg.seed), data.load_digits("test", seed=cfg.seed)
+    return (data.load(cfg.dataset, cfg.data_dir, split="train"),
+            data.load(cfg.dataset, cfg.data_dir, split="test"))
+
+
+def add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train an eProp network (default: ALIF on embedded digits)")
+    p.add_argument("--dataset", choices=list(DEFAULTS), default="digits")
+    p.add_argument("--data-dir", default=None, help="directory with the dataset's files")
+    p.add_argument("--neurons", type=int, default=None)
+    p.add_argument("--model", choices=["alif", "lif"], default="alif")
+    p.add_argument("--recurrent", dest="recurrent", action="store_true", default=True)
+    p.add_argument("--feedforward", dest="recurrent", action="store_false")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--backend", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--devices", type=lambda s: [int(d) for d in s.split(",")], default=None,
+                   help="comma-separated devices to split each batch across, e.g. 0,1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<time>)")
+    p.add_argument("--resume", default=None, help="run directory to continue")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def resolve(args: argparse.Namespace) -> TrainConfig:
+    if args.resume:
+        saved = json.loads((Path(args.resume) / "config.json").read_text())
+        cfg = TrainConfig(**saved)
+        if args.epochs is not None:
+            cfg.epochs = args.epochs
+        return cfg
+    d = DEFAULTS[args.dataset]
+    out = args.out or f"runs/{args.dataset}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return TrainConfig(
+        dataset=args.dataset, data_dir=args.data_dir,
+        neurons=args.neurons or d["neurons"], model=args.model, recurrent=args.recurrent,
+        epochs=args.epochs if args.epochs is not None else d["epochs"],
+        batch_size=args.batch_size or d["batch_size"], lr=args.lr or d["lr"], tau_a=d["tau_a"],
+        backend=args.backend, devices=args.devices, seed=args.seed, out=out,
+    )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import snncc
+    from snncc.errors import SnnccError, TrainingError
+
+    cfg = resolve(args)
+    run = Path(args.resume or cfg.out)
+    run.mkdir(parents=True, exist_ok=True)
+    try:
+        train, test = load_data(cfg)
+    except FileNotFoundError as err:  # DatasetNotFoundError carries the instructions
+        print(f"snncc train: {err}", file=sys.stderr)
+        return 2
+    ckpt = run / "checkpoint.snncc"
+    if args.resume:
+        model = snncc.load(ckpt, backend=cfg.backend, devices=cfg.devices)
+        done = int(model.progress.get("epoch", 0))
+        remaining = max(cfg.epochs - done, 0)
+        print(f"resuming {run} after epoch {done}; {remaining} epochs to go")
+    else:
+        (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        net = build_network(cfg, train.n_inputs, train.n_classes)
+        per_device = max(1, -(-cfg.batch_size // len(cfg.devices or [0])))
+        rule = snncc.rules.EProp(readout="output", c_reg=cfg.c_reg, f_target=10.0)
+        model = snncc.compile(net, batch_size=per_device, backend=cfg.backend, rule=rule,
+                              optimizer=snncc.optim.Adam(cfg.lr), devices=cfg.devices)
+        remaining = cfg.epochs
+    print(f"training {cfg.model.upper()} x {cfg.neurons} ({'recurrent' if cfg.recurrent else 'feed-forward'})"
+          f" on {train} with eProp, backend {cfg.backend}; run directory {run}")
+
+    def log(record: dict) -> None:
+        with open(run / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        _write_csv(run)
+
+    try:
+        model.fit(train, epochs=remaining, validation=test, batch_size=cfg.batch_size,
+                  seed=cfg.seed, checkpoint=str(ckpt), progress=not args.no_progress,
+                  on_epoch=log)
+    except TrainingError as err:
+        print(f"snncc train: stopped: {err}\nThe last good checkpoint is {ckpt}.", file=sys.stderr)
+        return 1
+    except SnnccError as err:
+        print(f"snncc train: {err}", file=sys.stderr)
+        return 2
+    final = model.evaluate(test)
+    print(f"test accuracy {final.get('accuracy', float('nan')):.4f}, loss {final['loss']:.4f}")
+    plot_run(run, model, test)
+    return 0
+
+
+def _write_csv(run: Path) -> None:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
+    with open(run / "metrics.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot_run(run: Path, model, test) -> None:
+    """learning_curves.png and raster.png (hidden spikes of the first test example)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+    if rows:
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+        ep = [r["epoch"] for r in rows]
+        ax[0].plot(ep, [r["loss"] for r in rows], label="train")
+        ax[0].plot(ep, [r.get("val_loss", np.nan) for r in rows], label="test")
+        ax[0].set(xlabel="epoch", ylabel="loss per example")
+        ax[1].plot(ep, [r.get("accuracy", np.nan) for r in rows], label="train")
+        ax[1].plot(ep, [r.get("val_accuracy", np.nan) for r in rows], label="test")
+        ax[1].set(xlabel="epoch", ylabel="accuracy")
+        ax[1].legend()
+        fig.tight_layout()
+        fig.savefig(run / "learning_curves.png", dpi=100)
+        plt.close(fig)
+    spikes = model.run(test.x[:1], record=["hidden"])["hidden"][0]
+    t, i = np.nonzero(spikes)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(t, i, "|k", markersize=2)
+    ax.set(xlabel="time step", ylabel="hidden neuron", title=f"hidden spikes, label {test.y[0]}")
+    fig.tight_layout()
+    fig.savefig(run / "raster.png", dpi=100)
+    plt.close(fig)

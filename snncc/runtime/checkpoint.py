@@ -1,0 +1,67 @@
+"""Checkpoints: the network spec, rule, optimiser and every trained buffer, in one file.
+
+Writes go to a temp file in the same directory, are fsynced, then renamed over the old file,
+so a crash at any moment leaves either the old or the new checkpoint, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+from snncc.errors import SnnccError
+
+FORMAT = 1
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def save_model(model, path) -> None:
+    payload = {
+        "format": FORMAT,
+        "net": model.net,
+        "rule": model.training.rule if model.training else None,
+        "optimizer": model.optimizer,
+        "batch_size": model.batch_size,
+        "backend": model.backend,
+        "state": model.state_dict(),
+        "progress": dict(getattr(model, "progress", {})),
+    }
+    atomic_write(Path(path), pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load(path, backend: str | None = None, devices=None):
+    """Rebuild a model from ``path`` (compiling it, usually from the build cache)."""
+    from snncc.runtime.compiler import compile as compile_net
+
+    path = Path(path)
+    if not path.exists():
+        raise SnnccError(f"no checkpoint at {path}")
+    try:
+        payload = pickle.loads(path.read_bytes())
+    except Exception as err:
+        raise SnnccError(f"{path} is not a readable snncc checkpoint ({err})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise SnnccError(f"{path} is not an snncc checkpoint of format {FORMAT}")
+    model = compile_net(payload["net"], batch_size=payload["batch_size"],
+                        backend=backend or payload["backend"], rule=payload["rule"],
+                        optimizer=payload["optimizer"], devices=devices)
+    model.load_state_dict(payload["state"])
+    model.progress = payload["progress"]
+    return model
