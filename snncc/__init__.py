@@ -1,5 +1,6 @@
 """snncc: a code-generating model compiler for spiking neural networks, trained with eProp."""
 
+from snncc import rules
 from snncc.errors import (
     CompileError,
     EquationError,
@@ -8,7 +9,6 @@ from snncc.errors import (
     SnnccError,
     TrainingError,
 )
-from snncc import rules
 from snncc.model import init, neurons
 from snncc.model.network import Network, Population, Projection
 from snncc.model.neuron import NeuronModel, sym

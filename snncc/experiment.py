@@ -53,16 +53,22 @@ def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
     net = snncc.Network(dt=1.0, seed=cfg.seed)
     inp = net.add_input("input", n_inputs)
     if cfg.model == "alif":
-        cell = neurons.ALIF(tau_m=20.0, tau_a=cfg.tau_a, beta=0.0174, v_th=0.6,
-                            refractory=cfg.refractory)
+        cell = neurons.ALIF(
+            tau_m=20.0, tau_a=cfg.tau_a, beta=0.0174, v_th=0.6, refractory=cfg.refractory
+        )
     else:
         cell = neurons.LIF(tau_m=20.0, v_th=0.6, refractory=cfg.refractory)
     hid = net.add_population("hidden", cfg.neurons, cell)
     out = net.add_population("output", n_classes, neurons.LeakyIntegrator(tau=20.0))
     net.connect(inp, hid, name="in_hid", weight=init.Normal(0.0, 1 / np.sqrt(n_inputs)))
     if cfg.recurrent:
-        net.connect(hid, hid, name="hid_hid", weight=init.Normal(0.0, 1 / np.sqrt(cfg.neurons)),
-                    allow_self=False)
+        net.connect(
+            hid,
+            hid,
+            name="hid_hid",
+            weight=init.Normal(0.0, 1 / np.sqrt(cfg.neurons)),
+            allow_self=False,
+        )
     net.connect(hid, out, name="hid_out", weight=init.Normal(0.0, 1 / np.sqrt(cfg.neurons)))
     return net
 
@@ -72,8 +78,10 @@ def load_data(cfg: TrainConfig):
 
     if cfg.dataset == "digits":
         return data.load_digits("train", seed=cfg.seed), data.load_digits("test", seed=cfg.seed)
-    return (data.load(cfg.dataset, cfg.data_dir, split="train"),
-            data.load(cfg.dataset, cfg.data_dir, split="test"))
+    return (
+        data.load(cfg.dataset, cfg.data_dir, split="train"),
+        data.load(cfg.dataset, cfg.data_dir, split="test"),
+    )
 
 
 def add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -88,8 +96,12 @@ def add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--backend", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--devices", type=lambda s: [int(d) for d in s.split(",")], default=None,
-                   help="comma-separated devices to split each batch across, e.g. 0,1")
+    p.add_argument(
+        "--devices",
+        type=lambda s: [int(d) for d in s.split(",")],
+        default=None,
+        help="comma-separated devices to split each batch across, e.g. 0,1",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<time>)")
     p.add_argument("--resume", default=None, help="run directory to continue")
@@ -107,11 +119,19 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
     d = DEFAULTS[args.dataset]
     out = args.out or f"runs/{args.dataset}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     return TrainConfig(
-        dataset=args.dataset, data_dir=args.data_dir,
-        neurons=args.neurons or d["neurons"], model=args.model, recurrent=args.recurrent,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        neurons=args.neurons or d["neurons"],
+        model=args.model,
+        recurrent=args.recurrent,
         epochs=args.epochs if args.epochs is not None else d["epochs"],
-        batch_size=args.batch_size or d["batch_size"], lr=args.lr or d["lr"], tau_a=d["tau_a"],
-        backend=args.backend, devices=args.devices, seed=args.seed, out=out,
+        batch_size=args.batch_size or d["batch_size"],
+        lr=args.lr or d["lr"],
+        tau_a=d["tau_a"],
+        backend=args.backend,
+        devices=args.devices,
+        seed=args.seed,
+        out=out,
     )
 
 
@@ -138,11 +158,19 @@ def run_train(args: argparse.Namespace) -> int:
         net = build_network(cfg, train.n_inputs, train.n_classes)
         per_device = max(1, -(-cfg.batch_size // len(cfg.devices or [0])))
         rule = snncc.rules.EProp(readout="output", c_reg=cfg.c_reg, f_target=10.0)
-        model = snncc.compile(net, batch_size=per_device, backend=cfg.backend, rule=rule,
-                              optimizer=snncc.optim.Adam(cfg.lr), devices=cfg.devices)
+        model = snncc.compile(
+            net,
+            batch_size=per_device,
+            backend=cfg.backend,
+            rule=rule,
+            optimizer=snncc.optim.Adam(cfg.lr),
+            devices=cfg.devices,
+        )
         remaining = cfg.epochs
-    print(f"training {cfg.model.upper()} x {cfg.neurons} ({'recurrent' if cfg.recurrent else 'feed-forward'})"
-          f" on {train} with eProp, backend {cfg.backend}; run directory {run}")
+    print(
+        f"training {cfg.model.upper()} x {cfg.neurons} ({'recurrent' if cfg.recurrent else 'feed-forward'})"
+        f" on {train} with eProp, backend {cfg.backend}; run directory {run}"
+    )
 
     def log(record: dict) -> None:
         with open(run / "metrics.jsonl", "a") as fh:
@@ -150,9 +178,16 @@ def run_train(args: argparse.Namespace) -> int:
         _write_csv(run)
 
     try:
-        model.fit(train, epochs=remaining, validation=test, batch_size=cfg.batch_size,
-                  seed=cfg.seed, checkpoint=str(ckpt), progress=not args.no_progress,
-                  on_epoch=log)
+        model.fit(
+            train,
+            epochs=remaining,
+            validation=test,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            checkpoint=str(ckpt),
+            progress=not args.no_progress,
+            on_epoch=log,
+        )
     except TrainingError as err:
         print(f"snncc train: stopped: {err}\nThe last good checkpoint is {ckpt}.", file=sys.stderr)
         return 1

@@ -48,3 +48,45 @@ def test_cuda_matches_cpu():
     x = (np.random.default_rng(0).random((4, 200, 70)) < 0.05).astype(np.uint8)
     # --fmad=false and the same summation order make them agree (to float rounding of sums)
     _compare(net, x, ["hidden", "lif", "hidden.v", "output.v"], rtol=1e-5, atol=1e-5)
+
+
+def _train_net(sparse=False):
+    net = snncc.Network(dt=1.0)
+    inp = net.add_input("input", 70)
+    hid = net.add_population("hidden", 64, neurons.ALIF(refractory=5))
+    out = net.add_population("output", 5, neurons.LeakyIntegrator(tau=20.0))
+    net.connect(inp, hid, name="in_hid", weight=init.Normal(0.0, 0.3), p=0.5 if sparse else None)
+    net.connect(hid, hid, name="hid_hid", weight=init.Normal(0.0, 0.1), allow_self=False)
+    net.connect(hid, out, name="hid_out", weight=init.Normal(0.0, 0.1))
+    return net
+
+
+@needs_nvcc
+@pytest.mark.parametrize("regularizer", ["moving", "sequence"])
+def test_training_kernels_compile_for_cuda(regularizer):
+    rule = snncc.rules.EProp(readout="output", regularizer=regularizer, c_reg=0.1)
+    src = snncc.generate(_train_net(sparse=True), "cuda", rule=rule, optimizer=snncc.optim.Adam())
+    for name, text in src.items():
+        ptx = nvcc_compile(text, name, "sm_80", kind="ptx").read_text()
+        for kernel in ("backward_hidden", "accumulate_in_hid", "optimize_hid_hid", "error_output"):
+            assert f".entry {kernel}" in ptx
+        assert not re.search(r"\.f64\b", ptx)
+
+
+@pytest.mark.gpu
+def test_cuda_gradients_and_training_match_cpu():
+    rng = np.random.default_rng(1)
+    x = (rng.random((8, 120, 70)) < 0.05).astype(np.uint8)
+    y = rng.integers(0, 5, 8)
+    rule = snncc.rules.EProp(readout="output", c_reg=0.01)
+    models = [snncc.compile(_train_net(), batch_size=8, backend=b, rule=rule,
+                            optimizer=snncc.optim.Adam(1e-3)) for b in ("cpu", "cuda")]
+    g_cpu, g_gpu = (m.gradients(x, y) for m in models)
+    for k in g_cpu:
+        scale = np.abs(g_cpu[k]).max() + 1e-12
+        assert np.abs(g_gpu[k] - g_cpu[k]).max() / scale < 1e-4, k
+    for m in models:
+        for _ in range(3):
+            m.train_batch(x, y)
+    for k in ("in_hid", "hid_hid", "hid_out"):
+        np.testing.assert_allclose(models[1].weights[k], models[0].weights[k], atol=1e-5)

@@ -93,17 +93,59 @@ class CudaProgram(Program):
         finally:
             self.context.pop()
 
-    def _prepare(self, plan: KernelPlan) -> list[tuple[object, tuple, tuple]]:
-        out = []
-        for pop in plan.populations:
-            if pop.is_input:
-                fn, grid, block = f"inject_{pop.name}", (1, None), (256, 1, 1)
-            else:
-                fn, grid, block = f"update_{pop.name}", ((pop.size + 127) // 128, None), (128, 1, 1)
-            f = self.module.get_function(fn)
-            f.prepare("Pii")
-            out.append((f, grid, block))
-        return out
+    def _kernel(self, name: str, grid: tuple, block: int) -> tuple:
+        """(prepared function, grid with None for the batch, block)."""
+        f = self.module.get_function(name)
+        f.prepare("Pii")
+        return f, grid, (block, 1, 1)
+
+    def _prepare(self, plan: KernelPlan) -> dict[str, list[tuple]]:
+        """Launch lists: per step for simulate/forward, once for the other functions."""
+
+        def step(prefix: str) -> list[tuple]:
+            out = []
+            for pop in plan.populations:
+                if pop.is_input:
+                    out.append(self._kernel(f"{prefix}inject_{pop.name}", (1, None), 256))
+                else:
+                    out.append(
+                        self._kernel(
+                            f"{prefix}update_{pop.name}", (_blocks(pop.size, 128), None), 128
+                        )
+                    )
+            return out
+
+        launches = {"simulate": step("")}
+        tr = plan.training
+        if tr is None:
+            return launches
+        r = tr.readout
+        launches["forward"] = step("train_") + [self._kernel(f"error_{r.name}", (1, None), 32)]
+        launches["backward"] = [self._kernel(f"backward_{r.name}", (_blocks(r.size, 64), None), 64)]
+        launches["backward"] += [
+            self._kernel(f"backward_{h.name}", (_blocks(h.size, 128), None), 128)
+            for h in tr.hidden.values()
+        ]
+        acc = []
+        for q in tr.projections:
+            size = next(s for k, n, s in tr.params if n == q.name)
+            grid = (
+                (_blocks(size, 128), 1)
+                if q.sparse
+                else (_blocks(q.n_post, 128), _blocks(q.n_pre, 16))
+            )
+            acc.append(self._kernel(f"accumulate_{q.name}", grid, 128))
+        acc += [
+            self._kernel(f"reduce_{r.name}_{p}", (_blocks(r.size, 64), 1), 64)
+            for p, _ in r.param_grads
+        ]
+        launches["accumulate"] = acc
+        if tr.optimizer is not None:
+            launches["optimize"] = [
+                self._kernel(f"optimize_{name}", (_blocks(size, 256), 1), 256)
+                for _, name, size in tr.params
+            ]
+        return launches
 
     # --- memory ---------------------------------------------------------------
     def _store(self, name: str, array: np.ndarray) -> None:
@@ -152,33 +194,51 @@ class CudaProgram(Program):
         self.drv.memcpy_htod(self._table, table)
 
     # --- running ----------------------------------------------------------------
-    def _launch_all(self, B: int, T: int) -> None:
+    def _launch(self, function: str, B: int, T: int) -> None:
         table = np.intp(int(self._table))
-        for t in range(T):
-            for f, (gx, _), block in self.kernels:
-                f.prepared_async_call((gx, B), block, self.stream, table, np.int32(t), np.int32(T))
+        kernels = self.kernels[function]
+        if function in ("simulate", "forward"):  # the time loop: one launch per population
+            for t in range(T):
+                for f, (gx, _), block in kernels:
+                    f.prepared_async_call(
+                        (gx, B), block, self.stream, table, np.int32(t), np.int32(T)
+                    )
+            return
+        for f, (gx, gy), block in kernels:  # gy None: batch on grid y; else a fixed grid
+            f.prepared_async_call(
+                (gx, B if gy is None else gy), block, self.stream, table, np.int32(B), np.int32(T)
+            )
 
     def call(self, function: str, B: int, T: int) -> None:
-        if function != "simulate":
-            raise SnnccError(f"the CUDA backend has no function '{function}'")
+        if function not in self.kernels:
+            raise SnnccError(f"the CUDA program has no function '{function}'")
         self.context.push()
         try:
-            graph = self._graphs.get((B, T))
-            if graph is None and hasattr(self.stream, "begin_capture"):
-                try:
+            key = (function, B, T)
+            graph = self._graphs.get(key)
+            if (
+                graph is None
+                and function in ("simulate", "forward")
+                and hasattr(self.stream, "begin_capture")
+            ):
+                try:  # capture the whole time loop once, replay it afterwards
                     self.stream.begin_capture()
-                    self._launch_all(B, T)
+                    self._launch(function, B, T)
                     graph = self.stream.end_capture().instance()
-                    self._graphs[(B, T)] = graph
-                except Exception:  # capture unsupported here: plain host loop
+                    self._graphs[key] = graph
+                except Exception:  # capture unsupported by this PyCUDA: plain host loop
                     graph = None
             if graph is not None:
                 graph.launch(self.stream)
             else:
-                self._launch_all(B, T)
+                self._launch(function, B, T)
             self.stream.synchronize()
         finally:
             self.context.pop()
+
+
+def _blocks(n: int, per_block: int) -> int:
+    return max(1, (n + per_block - 1) // per_block)
 
 
 class _Alloc:

@@ -14,14 +14,18 @@ def explain(source: str, log: str, filename: str) -> str:
     if not m:
         return f"compiler output:\n{log.strip()}"
     n = int(m.group(1))
-    origin = equation = None
+    origin = equation = projection = None
     for k in range(min(n, len(lines)) - 1, -1, -1):
         text = lines[k].strip()
         if equation is None and text.startswith("// ") and ":" in text:
             equation = text[3:]
-        if "// population '" in text or "// projection '" in text or "// kernel" in text:
+        if projection is None and "// projection '" in text:
+            projection = text[text.index("//") + 3 :]
+        if "// population '" in text or "// kernel" in text:
             origin = text[text.index("//") + 3 :]
             break
+    if origin and projection and equation == projection:
+        origin = f"{origin}, {projection}"
     context = "\n".join(
         f"{'>>' if i + 1 == n else '  '} {i + 1:5d} | {lines[i]}"
         for i in range(max(0, n - 4), min(len(lines), n + 3))

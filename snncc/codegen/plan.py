@@ -89,6 +89,7 @@ class KernelPlan:
     populations: list[PopulationPlan]
     projections: list[ProjectionPlan]
     buffers: list[Buffer] = field(default_factory=list)
+    training: object = None  # TrainingPlan when compiled with a learning rule
 
     def pop(self, name: str) -> PopulationPlan:
         return next(p for p in self.populations if p.name == name)
@@ -126,7 +127,13 @@ def build_plan(net: Network, batch_size: int) -> KernelPlan:
     pops = [_population_plan(net, p) for p in net.populations.values()]
     projs = [
         ProjectionPlan(
-            q.name, q.pre.name, q.post.name, q.pre.size, q.post.size, q.sparse, q.delayed,
+            q.name,
+            q.pre.name,
+            q.post.name,
+            q.pre.size,
+            q.post.size,
+            q.sparse,
+            q.delayed,
             q.pre.is_input,
         )
         for q in net.projections.values()
@@ -147,7 +154,8 @@ def _population_plan(net: Network, pop: Population) -> PopulationPlan:
     upd = discretize(pop.model, float(net.dt))
     pp.update = upd
     pp.init = dict(pop.model.state)
-    values: dict[str, float | np.ndarray] = dict(pop.model.params)
+    # dt reaches kernels like a parameter (Euler/RK updates use it)
+    values: dict[str, float | np.ndarray] = {**pop.model.params, "dt": float(net.dt)}
     where = f"population '{pop.name}' ({pop.model.name})"
     for name, expr in upd.constants.items():
         values[name] = _evaluate(expr, values, float(net.dt), where, name)
@@ -223,10 +231,15 @@ def _projection_buffers(plan: KernelPlan, q: Projection) -> None:
             Buffer(f"{q.name}_rowptr", "int", (q.pre.size + 1,), "connectivity", rowptr),
             Buffer(f"{q.name}_col", "int", (rows.size,), "connectivity", cols.astype(np.int32)),
             Buffer(f"{q.name}_colptr", "int", (q.post.size + 1,), "connectivity", colptr),
-            Buffer(f"{q.name}_csc_row", "int", (rows.size,), "connectivity", rows[perm].astype(np.int32)),
+            Buffer(
+                f"{q.name}_csc_row",
+                "int",
+                (rows.size,),
+                "connectivity",
+                rows[perm].astype(np.int32),
+            ),
             Buffer(f"{q.name}_csc_perm", "int", (rows.size,), "connectivity", perm),
             Buffer(f"{q.name}_w", "float", (rows.size,), "weight", q.weight[rows, cols]),
         )
     else:
         plan.add(Buffer(f"{q.name}_w", "float", (q.pre.size, q.post.size), "weight", q.weight))
-

@@ -8,6 +8,8 @@ Piecewise prints as a ternary and Max/Min as ``fmaxf``/``fminf``.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -17,17 +19,53 @@ from sympy.printing.c import C99CodePrinter
 
 _MAX_EXPANDED_POWER = 4
 
+CXX_KEYWORDS = set(
+    """alignas alignof and and_eq asm auto bitand bitor bool break case catch char
+char16_t char32_t class compl const constexpr const_cast continue decltype default delete do
+double dynamic_cast else enum explicit export extern false float for friend goto if inline int
+long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public
+register reinterpret_cast restrict return short signed sizeof static static_assert static_cast
+struct switch template this thread_local throw true try typedef typeid typename union unsigned
+using virtual void volatile wchar_t while xor xor_eq main""".split()
+)
+
+
+@functools.cache
+def reserved_names() -> frozenset[str]:
+    """Identifiers a user symbol must not take in C: keywords, math functions, and every name
+    the templates use (read from the template files, so a new template local is covered)."""
+    from snncc.codegen.render import template_dir
+
+    names = set(CXX_KEYWORDS) | {"psi"}  # psi: the surrogate's local in generated code
+    for path in template_dir().rglob("*.j2"):
+        code = re.sub(r"//[^\n]*|\{#.*?#\}", "", path.read_text(), flags=re.S)
+        names |= set(re.findall(r"\b[A-Za-z_]\w*\b", code))
+    names |= {f + "f" for f in ("exp", "log", "sqrt", "pow", "fabs", "fmax", "fmin", "tanh")}
+    return frozenset(n for n in names if not n.startswith("_"))
+
+
+def cname(name: str) -> str:
+    """The C identifier of a model symbol: itself, or ``name_u`` where that would collide."""
+    return f"{name}_u" if name in reserved_names() else name
+
 
 class Float32Printer(C99CodePrinter):
-    """Prints sympy expressions as float32 C; ``names`` renames symbols (e.g. v -> v[j])."""
+    """Prints sympy expressions as float32 C; ``names`` renames symbols (e.g. v -> v[j]).
 
-    def __init__(self, names: Mapping[str, str] | None = None):
+    With ``mangle`` (inside generated kernels) a model symbol whose name the kernel already
+    uses (``b``, ``t``, a C keyword...) prints as ``name_u``; see ``cname``.
+    """
+
+    def __init__(self, names: Mapping[str, str] | None = None, mangle: bool = False):
         super().__init__({"type_aliases": {real: float32}, "math_macros": {}})
         self.names = dict(names or {})
+        self.mangle = mangle
 
     # --- symbols and numbers -------------------------------------------------
     def _print_Symbol(self, expr: sp.Symbol) -> str:
-        return self.names.get(expr.name, expr.name)
+        if expr.name in self.names:
+            return self.names[expr.name]
+        return cname(expr.name) if self.mangle else expr.name
 
     def _print_Float(self, expr: sp.Float) -> str:
         return _float_literal(float(expr))
@@ -102,9 +140,10 @@ class Float32Printer(C99CodePrinter):
 
 
 def _float_literal(x: float) -> str:
-    if not np.isfinite(x):
-        raise ValueError(f"non-finite constant {x} cannot be printed")
-    f = np.float32(x)
+    with np.errstate(over="ignore"):
+        f = np.float32(x)
+    if not np.isfinite(f):
+        raise ValueError(f"constant {x} is not a finite float32 and cannot be printed")
     text = str(f)  # shortest text that round-trips the float32 value
     if "e" not in text and "." not in text:
         text += ".0"
@@ -116,21 +155,27 @@ def print_c(expr: sp.Expr, names: Mapping[str, str] | None = None) -> str:
     return Float32Printer(names).doprint(expr)
 
 
+def kernel_printer(names: Mapping[str, str] | None = None) -> Float32Printer:
+    """The printer for model expressions inside generated kernels (names mangled)."""
+    return Float32Printer(names, mangle=True)
+
+
 def print_block(
     assignments: list[tuple[str, sp.Expr]],
     names: Mapping[str, str] | None = None,
     declare: set[str] | frozenset[str] = frozenset(),
     prefix: str = "_cse",
+    mangle: bool = False,
 ) -> list[str]:
     """Print ``target = expr`` lines, with common subexpressions pulled out by ``sympy.cse``.
 
     Targets in ``declare`` get a ``float`` declaration.
     """
-    printer = Float32Printer(names)
+    printer = Float32Printer(names, mangle=mangle)
     exprs = [e for _, e in assignments]
     subs, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True))
     lines = [f"const float {s} = {printer.doprint(e)};" for s, e in subs]
     for (target, _), e in zip(assignments, reduced, strict=True):
         decl = "float " if target in declare else ""
-        lines.append(f"{decl}{names.get(target, target) if names else target} = {printer.doprint(e)};")
+        lines.append(f"{decl}{printer.doprint(sp.Symbol(target))} = {printer.doprint(e)};")
     return lines

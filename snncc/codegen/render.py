@@ -16,7 +16,7 @@ import jinja2
 import sympy as sp
 
 from snncc.codegen.plan import KernelPlan, PopulationPlan
-from snncc.codegen.printer import Float32Printer, print_block
+from snncc.codegen.printer import cname, kernel_printer, print_block
 from snncc.model.equations import symbol
 
 
@@ -34,7 +34,10 @@ def template_dir() -> Path:
 def environment(backend: str) -> jinja2.Environment:
     root = template_dir()
     loader = jinja2.ChoiceLoader(
-        [jinja2.FileSystemLoader(str(root / backend)), jinja2.FileSystemLoader(str(root / "common"))]
+        [
+            jinja2.FileSystemLoader(str(root / backend)),
+            jinja2.FileSystemLoader(str(root / "common")),
+        ]
     )
     return jinja2.Environment(
         loader=loader,
@@ -62,10 +65,10 @@ def param_loads(p: PopulationPlan, names: set[str] | None = None) -> list[str]:
     lines = []
     for i, k in enumerate(p.scalars):
         if names is None or k in names:
-            lines.append(f"const float {k} = {p.name}_scalars[{i}];")
+            lines.append(f"const float {cname(k)} = {p.name}_scalars[{i}];")
     for k in p.per_neuron:
         if names is None or k in names:
-            lines.append(f"const float {k} = {p.name}_p_{k}[j];")
+            lines.append(f"const float {cname(k)} = {p.name}_p_{k}[j];")
     return lines
 
 
@@ -81,31 +84,36 @@ def population_code(p: PopulationPlan) -> PopulationCode:
             used |= {s.name for s in e.free_symbols}
     pc.load = param_loads(p, used)
     for s in p.states:
-        pc.load.append(f"float {s} = {p.name}_{s}[bn];")
+        pc.load.append(f"float {cname(s)} = {p.name}_{s}[bn];")
     if p.spiking:
         pc.load.append(f"const float _z = {spike_slot(p, 'prev')}[bn];")
     if "I_syn" in used:
-        pc.load.append(f"const float I_syn = {p.name}_isyn[bn];" if p.incoming
-                       else "const float I_syn = 0.0F;")
-    printer = Float32Printer()
+        pc.load.append(
+            f"const float I_syn = {p.name}_isyn[bn];" if p.incoming else "const float I_syn = 0.0F;"
+        )
+    printer = kernel_printer()
     if upd.decay:
         # all ODEs advance together from the old state
         pc.update.append(f"// {upd.model}: ODEs integrated over dt [{upd.method}]")
-        block = print_block([(f"_next_{st.target}", st.expr) for st in upd.decay],
-                            declare={f"_next_{st.target}" for st in upd.decay})
+        block = print_block(
+            [(f"_next_{st.target}", st.expr) for st in upd.decay],
+            declare={f"_next_{st.target}" for st in upd.decay},
+            mangle=True,
+        )
         pc.update += [f"// {st.source}" for st in upd.decay] + block
-        pc.update += [f"{st.target} = _next_{st.target};" for st in upd.decay]
+        pc.update += [f"{cname(st.target)} = _next_{st.target};" for st in upd.decay]
     for st in upd.spike_effects:
         pc.update.append(f"// {st.kind}: {st.source}")
-        pc.update.append(f"{st.target} = {printer.doprint(st.expr)};")
+        pc.update.append(f"{cname(st.target)} = {printer.doprint(st.expr)};")
     for s in p.states:
-        pc.store.append(f"{p.name}_{s}[bn] = {s};")
+        pc.store.append(f"{p.name}_{s}[bn] = {cname(s)};")
     if upd.spike is not None:
         pc.update.append(f"// threshold: {_threshold_source(upd)}")
         pc.update.append(f"const float _spike = {printer.doprint(upd.spike)};")
         pc.store.append(f"{spike_slot(p, 'cur')}[bn] = _spike;")
     for s in upd.states:
-        pc.record.append(f"if (rec_{p.name}_{s}) rec_{p.name}_{s}[((size_t)b * T + t) * {p.size} + j] = {s};")
+        rec = f"rec_{p.name}_{s}"
+        pc.record.append(f"if ({rec}) {rec}[((size_t)b * T + t) * {p.size} + j] = {cname(s)};")
     return pc
 
 

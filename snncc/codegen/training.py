@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from snncc.codegen.plan import Buffer, KernelPlan, PopulationPlan, _evaluate
-from snncc.codegen.printer import Float32Printer
+from snncc.codegen.printer import cname, kernel_printer
 from snncc.codegen.render import param_loads
 from snncc.errors import ModelError
 from snncc.model.equations import symbol
@@ -98,8 +98,14 @@ class TrainingPlan:
         return "\n".join(lines)
 
 
-def add_training(plan: KernelPlan, net: Network, rule: EProp, optimizer) -> TrainingPlan:
-    """Derive eProp for ``net`` and extend ``plan`` with what training needs."""
+def add_training(
+    plan: KernelPlan, net: Network, rule: EProp, optimizer, backend: str = "cpu"
+) -> TrainingPlan:
+    """Derive eProp for ``net`` and extend ``plan`` with what training needs.
+
+    The CPU reads input spikes from their CSR lists when accumulating gradients; CUDA kernels
+    scan dense spike histories, so there inputs get a history too.
+    """
     readout = net.populations.get(rule.readout)
     if readout is None:
         raise ModelError(
@@ -142,12 +148,18 @@ def add_training(plan: KernelPlan, net: Network, rule: EProp, optimizer) -> Trai
         raise ModelError(f"EProp: readout '{readout.name}' must have exactly one state variable")
     K = readout.size
     dt = float(net.dt)
-    rule_values = {"dt": dt, "tau_reg": rule.tau_reg, "c_reg": rule.c_reg,
-                   "f_target": rule.f_target * dt / 1000.0}
+    rule_values = {
+        "dt": dt,
+        "tau_reg": rule.tau_reg,
+        "c_reg": rule.c_reg,
+        "f_target": rule.f_target * dt / 1000.0,
+    }
     kappa = np.broadcast_to(_evaluate(rts.D[0, 0], rp.values, dt, readout.name, "kappa"), (K,))
     fd = _rule_value(eqs.filter_decay, {**rule_values, "kappa": kappa}, "filter_decay", K)
     fg = _rule_value(eqs.filter_gain, {**rule_values, "kappa": kappa}, "filter_gain", K)
-    tp = TrainingPlan(rule, eqs, _readout_code(rp, rts, rule), f_target_steps=rule_values["f_target"])
+    tp = TrainingPlan(
+        rule, eqs, _readout_code(rp, rts, rule), f_target_steps=rule_values["f_target"]
+    )
     plan.add(
         Buffer("labels", "int", ("B",), "data"),
         Buffer("targets", "float", ("B", "T", K), "data"),
@@ -157,19 +169,30 @@ def add_training(plan: KernelPlan, net: Network, rule: EProp, optimizer) -> Trai
         Buffer(f"{readout.name}_Q", "float", ("B", "T", K), "history"),
         Buffer("filter_decay", "float", (K,), "rule", fd),
         Buffer("filter_gain", "float", (K,), "rule", fg),
-        Buffer("rule_scalars", "float", (4,), "rule",
-               np.array([rule.error_start, rule.c_reg, rule_values["f_target"], rule.tau_reg],
-                        dtype=np.float32)),
+        Buffer(
+            "rule_scalars",
+            "float",
+            (4,),
+            "rule",
+            np.array(
+                [rule.error_start, rule.c_reg, rule_values["f_target"], rule.tau_reg],
+                dtype=np.float32,
+            ),
+        ),
     )
     for p in bias_params:
-        plan.add(Buffer(f"gradp_{readout.name}_{p}", "float", ("B", K), "scratch"),
-                 Buffer(f"grad_{readout.name}_{p}", "float", (K,), "grad"))
+        plan.add(
+            Buffer(f"gradp_{readout.name}_{p}", "float", ("B", K), "scratch"),
+            Buffer(f"grad_{readout.name}_{p}", "float", (K,), "grad"),
+        )
         tp.params.append(("param", f"{readout.name}_{p}", K))
-    history = {q.pre.name for q in trainable if not q.pre.is_input} | {h.name for h in hidden}
+    history = {q.pre.name for q in trainable if backend == "cuda" or not q.pre.is_input}
+    history |= {h.name for h in hidden}
     tp.history_pops = [p for p in net.populations if p in history]
     for name in tp.history_pops:
-        plan.add(Buffer(f"hist_{name}_z", "float", ("B", "T", net.populations[name].size),
-                        "history"))
+        plan.add(
+            Buffer(f"hist_{name}_z", "float", ("B", "T", net.populations[name].size), "history")
+        )
     for pop in hidden:
         hp = plan.pop(pop.name)
         ts = derive_traces(pop.name, hp.update)
@@ -178,14 +201,31 @@ def add_training(plan: KernelPlan, net: Network, rule: EProp, optimizer) -> Trai
         tp.hidden[pop.name] = _hidden_code(plan, hp, ts, eqs, fb, rule_values)
     for q in trainable:
         masked = q.mask is not None and not q.sparse
-        tp.projections.append(ProjectionGrad(q.name, q.pre.name, q.post.name, q.pre.size,
-                                             q.post.size, q.sparse, q.delayed, q.pre.is_input,
-                                             masked))
+        tp.projections.append(
+            ProjectionGrad(
+                q.name,
+                q.pre.name,
+                q.post.name,
+                q.pre.size,
+                q.post.size,
+                q.sparse,
+                q.delayed,
+                q.pre.is_input,
+                masked,
+            )
+        )
         size = q.nnz if q.sparse else q.pre.size * q.post.size
         plan.add(Buffer(f"grad_{q.name}", "float", (size,), "grad"))
         if masked:
-            plan.add(Buffer(f"{q.name}_mask", "float", (size,), "rule",
-                            q.mask.astype(np.float32).reshape(-1)))
+            plan.add(
+                Buffer(
+                    f"{q.name}_mask",
+                    "float",
+                    (size,),
+                    "rule",
+                    q.mask.astype(np.float32).reshape(-1),
+                )
+            )
         tp.params.append(("weight", q.name, size))
     if optimizer is not None:
         tp.optimizer = optimizer.code()
@@ -193,6 +233,7 @@ def add_training(plan: KernelPlan, net: Network, rule: EProp, optimizer) -> Trai
         for kind, name, size in tp.params:
             for s in tp.optimizer.state:
                 plan.add(Buffer(f"opt_{s}_{name}", "float", (size,), "optimizer"))
+    plan.training = tp
     return tp
 
 
@@ -226,8 +267,11 @@ def _history_names(p: PopulationPlan, t: str) -> dict[str, str]:
     n = p.size
     idx = f"((size_t)b * T + ({t})) * {n} + j"
     names = {s: f"hist_{p.name}_{s}[{idx}]" for s in p.update.states}
-    names |= {"psi": f"hist_{p.name}_psi[{idx}]", "I_syn": f"hist_{p.name}_isyn[{idx}]",
-              "_z": f"hist_{p.name}_z[{idx}]"}
+    names |= {
+        "psi": f"hist_{p.name}_psi[{idx}]",
+        "I_syn": f"hist_{p.name}_isyn[{idx}]",
+        "_z": f"hist_{p.name}_z[{idx}]",
+    }
     return names
 
 
@@ -242,8 +286,14 @@ def _shifted(p: PopulationPlan, t: str) -> dict[str, str]:
     return names
 
 
-def _hidden_code(plan: KernelPlan, p: PopulationPlan, ts: TraceSystem, eqs: RuleEquations,
-                 feedback: str, rule_values: dict) -> HiddenCode:
+def _hidden_code(
+    plan: KernelPlan,
+    p: PopulationPlan,
+    ts: TraceSystem,
+    eqs: RuleEquations,
+    feedback: str,
+    rule_values: dict,
+) -> HiddenCode:
     n = len(ts.states)
     used: set[str] = set()
     exprs = list(ts.D) + list(ts.c) + list(ts.g)
@@ -256,63 +306,97 @@ def _hidden_code(plan: KernelPlan, p: PopulationPlan, ts: TraceSystem, eqs: Rule
     for q in sorted(need):
         plan.add(Buffer(f"hist_{p.name}_{q}", "float", ("B", "T", N), "history"))
     plan.add(Buffer(f"{p.name}_Q", "float", ("B", "T", N), "history"))
-    printer = Float32Printer()
-    fwd = [f"// eProp: surrogate of '{p.name}' and the per-step quantities its traces need",
-           f"const float psi = {printer.doprint(p.update.psi)};"]
+    printer = kernel_printer()
+    fwd = [
+        f"// eProp: surrogate of '{p.name}' and the per-step quantities its traces need",
+        f"const float psi = {printer.doprint(p.update.psi)};",
+    ]
     idx = f"((size_t)b * T + t) * {N} + j"
     for q in sorted(need):
-        fwd.append(f"hist_{p.name}_{q}[{idx}] = {'I_syn' if q == 'isyn' else q};")
+        value = {"isyn": "I_syn", "psi": "psi"}.get(q) or cname(q)
+        fwd.append(f"hist_{p.name}_{q}[{idx}] = {value};")
     sub = {symbol(k): sp.Float(v) for k, v in rule_values.items()}
     if eqs.reg_mode == "moving":
-        plan.add(Buffer(f"{p.name}_f", "float", ("B", N), "state", rule_values["f_target"]),
-                 Buffer(f"hist_{p.name}_R", "float", ("B", "T", N), "history"))
-        f_new = eqs.reg_state.xreplace(sub).xreplace({symbol("z"): symbol("_spike"),
-                                                      symbol("f"): symbol("_f_old")})
-        fwd += [f"// regulariser: f <- {eqs.reg_state}",
-                f"const float _f_old = {p.name}_f[bn];",
-                f"const float f = {printer.doprint(f_new)};",
-                f"{p.name}_f[bn] = f;",
-                f"hist_{p.name}_R[{idx}] = {printer.doprint(eqs.reg_signal.xreplace(sub))};"]
+        plan.add(
+            Buffer(f"{p.name}_f", "float", ("B", N), "state", rule_values["f_target"]),
+            Buffer(f"hist_{p.name}_R", "float", ("B", "T", N), "history"),
+        )
+        f_new = eqs.reg_state.xreplace(sub).xreplace(
+            {symbol("z"): symbol("_spike"), symbol("f"): symbol("_f_old")}
+        )
+        signal = eqs.reg_signal.xreplace(sub).xreplace({symbol("f"): symbol("_f")})
+        fwd += [
+            f"// regulariser: f <- {eqs.reg_state}",
+            f"const float _f_old = {p.name}_f[bn];",
+            f"const float _f = {printer.doprint(f_new)};",
+            f"{p.name}_f[bn] = _f;",
+            f"hist_{p.name}_R[{idx}] = {printer.doprint(signal)};",
+        ]
     reg_seq = "0.0F"
     if eqs.reg_mode == "sequence":
-        reg_seq = Float32Printer({"T": "(float)T"}).doprint(eqs.reg_signal.xreplace(sub))
+        reg_seq = kernel_printer({"T": "(float)T", "n_spikes": "_n_spikes"}).doprint(
+            eqs.reg_signal.xreplace(sub)
+        )
     # backward: lam_k = w g_k + sum_m lam_next_m D_mk(t+1);  Q = lam . c(t)
     g_names = _history_names(p, "t")
     d_names = _shifted(p, "t + 1")
     c_names = _shifted(p, "t")
-    pg, pd, pc = Float32Printer(g_names), Float32Printer(d_names), Float32Printer(c_names)
+    pg, pd, pc = kernel_printer(g_names), kernel_printer(d_names), kernel_printer(c_names)
     rec = []
     for k in range(n):
         gk = pg.doprint(ts.g[k]) if ts.g[k] != 0 else None
-        terms = [f"w * ({gk})"] if gk else []
+        terms = [f"_w * ({gk})"] if gk else []
         for m in range(n):
             if ts.D[m, k] != 0:  # step t+1 does not exist at t = T-1 (and lam_next is 0)
                 terms.append(f"_lamn{m} * (t + 1 < T ? ({pd.doprint(ts.D[m, k])}) : 0.0F)")
         body = " + ".join(terms) or "0.0F"
         rec.append(f"_lam{k} = {body};  // {ts.states[k]}")
     q_terms = [f"_lam{k} * ({pc.doprint(ts.c[k])})" for k in range(n) if ts.c[k] != 0]
-    return HiddenCode(p.name, N, n, fwd, param_loads(p), rec, " + ".join(q_terms) or "0.0F",
-                      eqs.reg_mode, reg_seq, feedback)
+    return HiddenCode(
+        p.name,
+        N,
+        n,
+        fwd,
+        param_loads(p),
+        rec,
+        " + ".join(q_terms) or "0.0F",
+        eqs.reg_mode,
+        reg_seq,
+        feedback,
+    )
 
 
 def _readout_code(rp: PopulationPlan, rts: TraceSystem, rule: EProp) -> ReadoutCode:
-    pr = Float32Printer()
-    y, m, S, lab, tgt = (symbol(s) for s in ("y", "_ymax", "_ysum", "_onehot", "_target"))
+    pr = kernel_printer()
+    y, m, S, lab, tgt = (symbol(s) for s in ("_y", "_ymax", "_ysum", "_onehot", "_target"))
     if rule.loss == "cross_entropy":
         pi = sp.exp(y - m) / S
-        err = [f"const float E = {pr.doprint(pi - lab)};",
-               f"const float loss_term = {pr.doprint(-lab * (y - m - sp.log(S)))};"]
+        err = [
+            f"const float _E = {pr.doprint(pi - lab)};",
+            f"const float _loss_term = {pr.doprint(-lab * (y - m - sp.log(S)))};",
+        ]
     else:
         e = y - tgt
-        err = [f"const float E = {pr.doprint(e)};",
-               f"const float loss_term = {pr.doprint(e**2 / 2)};"]
+        err = [
+            f"const float _E = {pr.doprint(e)};",
+            f"const float _loss_term = {pr.doprint(e**2 / 2)};",
+        ]
     lam = "_lam0"
-    rec = [f"_lam0 = E + _lamn0 * ({pr.doprint(rts.D[0, 0])});"]
+    rec = [f"_lam0 = _E + _lamn0 * ({pr.doprint(rts.D[0, 0])});"]
     grads = [(p, f"{lam} * ({pr.doprint(col[0])})") for p, col in rts.param_c.items()]
-    fd, fg, E, Ef = (symbol(s) for s in ("_fd", "_fg", "E", "_Ebar_next"))
+    fd, fg, E, Ef = (symbol(s) for s in ("_fd", "_fg", "_E", "_Ebar_next"))
     filt = pr.doprint(fg * E + fd * Ef)
-    return ReadoutCode(rp.name, rp.size, 1, rts.states[0], err, rec,
-                       f"{lam} * ({pr.doprint(rts.c[0])})", grads, filt)
+    return ReadoutCode(
+        rp.name,
+        rp.size,
+        1,
+        rts.states[0],
+        err,
+        rec,
+        f"{lam} * ({pr.doprint(rts.c[0])})",
+        grads,
+        filt,
+    )
 
 
 def template_context(plan: KernelPlan, tp: TrainingPlan) -> dict:
@@ -326,5 +410,5 @@ def template_context(plan: KernelPlan, tp: TrainingPlan) -> dict:
         "param_buffer": {f"{r.name}_{p}": f"{r.name}_p_{p}" for p, _ in r.param_grads},
         "masked": {q.name: q.masked for q in tp.projections},
         "tr_loss": tp.rule.loss,
-        "exp_term": Float32Printer().doprint(sp.exp(symbol("y") - symbol("_ymax"))),
+        "exp_term": kernel_printer().doprint(sp.exp(symbol("_y") - symbol("_ymax"))),
     }

@@ -7,6 +7,8 @@ for the files each public dataset needs; nothing is ever downloaded.
 
 from __future__ import annotations
 
+import os
+
 from .core import (
     CACHE_ENV,
     DatasetNotFoundError,
@@ -39,19 +41,35 @@ __all__ = [
 DATASETS = ("digits", "shd", "ssc", "smnist")
 
 
-def load(name: str, data_dir=None, split: str = "train", **kw) -> SpikeDataset:
+def load(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    split: str = "train",
+    **kw: object,
+) -> SpikeDataset:
     """Load dataset ``name`` (one of :data:`DATASETS`); ``kw`` goes to the specific loader.
 
-    ``digits`` ignores ``data_dir``; the others raise :class:`DatasetNotFoundError` with
-    instructions when ``data_dir`` is None or lacks the files.
+    ``digits`` ignores ``data_dir`` and the generic options ``cache_dir``/``cache`` (it is
+    built in well under a second), accepts ``limit`` and only ``dt=1``. The others raise
+    :class:`DatasetNotFoundError` with instructions when ``data_dir`` is None or lacks files.
     """
     key = name.lower()
     if key == "digits":
-        return load_digits(split=split, **kw)
+        kw.pop("cache_dir", None)
+        kw.pop("cache", None)
+        limit = kw.pop("limit", None)
+        dt = kw.pop("dt", 1.0)
+        if dt != 1.0:
+            raise ValueError(f"digits has a fixed time step (dt=1), got dt={dt}")
+        if kw.get("n_steps") is not None:
+            raise ValueError("digits has a fixed length; choose hold=/tail= instead of n_steps")
+        kw.pop("n_steps", None)
+        ds = load_digits(split=split, **kw)  # type: ignore[arg-type]
+        return ds if limit is None else ds.subset(int(limit))  # type: ignore[arg-type]
     if key == "shd":
-        return load_shd(data_dir, split=split, **kw)
+        return load_shd(data_dir, split=split, **kw)  # type: ignore[arg-type]
     if key == "ssc":
-        return load_ssc(data_dir, split=split, **kw)
+        return load_ssc(data_dir, split=split, **kw)  # type: ignore[arg-type]
     if key == "smnist":
-        return load_smnist(data_dir, split=split, **kw)
+        return load_smnist(data_dir, split=split, **kw)  # type: ignore[arg-type]
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")

@@ -268,10 +268,17 @@ class SpikeDataset:
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must be in [0, 1], got {fraction}")
         rng = np.random.default_rng(_seed(seed))
+        classes, counts = np.unique(self.y, return_counts=True)
+        # per-class quotas summing to round(fraction * n) (largest remainder, random ties)
+        exact = fraction * counts
+        quota = np.floor(exact).astype(np.int64)
+        extra = int(round(fraction * len(self))) - int(quota.sum())
+        if extra > 0:
+            tiebreak = rng.random(len(classes))
+            quota[np.lexsort((tiebreak, -(exact - quota)))[:extra]] += 1
         held = []
-        for c in np.unique(self.y):
+        for c, k in zip(classes, quota, strict=True):
             members = np.flatnonzero(self.y == c)
-            k = int(round(fraction * len(members)))
             held.append(rng.permutation(members)[:k])
         mask = np.zeros(len(self), dtype=bool)
         if held:

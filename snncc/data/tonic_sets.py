@@ -49,8 +49,6 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .core import (
     DatasetNotFoundError,
     PathLike,

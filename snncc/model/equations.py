@@ -39,6 +39,12 @@ _BINOPS = {
 }
 _COMPARE = {ast.Gt: sp.StrictGreaterThan, ast.GtE: sp.GreaterThan}
 
+#: Names the compiler provides only in some equations, and where they may appear.
+_CONTEXT_ONLY = {
+    "I_syn": "the synaptic input I_syn may only appear in ODEs and 'input' assignments",
+    "margin": "the threshold margin may only appear in the surrogate",
+}
+
 _ODE = re.compile(r"^\s*d\s*([A-Za-z_]\w*)\s*/\s*dt\s*=(.*)$", re.S)
 
 
@@ -79,6 +85,8 @@ class _Builder(ast.NodeVisitor):
             return symbol(node.id)
         if node.id == "pi":
             return sp.pi
+        if node.id in _CONTEXT_ONLY:
+            raise self.fail(f"'{node.id}' cannot be used here: {_CONTEXT_ONLY[node.id]}.")
         close = difflib.get_close_matches(node.id, sorted(self.names), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         known = ", ".join(sorted(self.names)) or "none"
@@ -103,9 +111,7 @@ class _Builder(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> sp.Expr:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             name = getattr(node.func, "id", ast.unparse(node.func))
-            raise self.fail(
-                f"unknown function '{name}'; allowed: {', '.join(sorted(FUNCTIONS))}"
-            )
+            raise self.fail(f"unknown function '{name}'; allowed: {', '.join(sorted(FUNCTIONS))}")
         if node.keywords:
             raise self.fail("keyword arguments are not allowed in equations")
         return FUNCTIONS[node.func.id](*[self.visit(a) for a in node.args])

@@ -147,7 +147,9 @@ class Network:
             if pre_idx.shape != post_idx.shape or pre_idx.ndim != 1:
                 raise ShapeError(f"{where}: indices must be two 1-D arrays of equal length")
             if pre_idx.size and (
-                pre_idx.min() < 0 or pre_idx.max() >= pre.size or post_idx.min() < 0
+                pre_idx.min() < 0
+                or pre_idx.max() >= pre.size
+                or post_idx.min() < 0
                 or post_idx.max() >= post.size
             ):
                 raise ShapeError(f"{where}: an index is out of range for {shape}")
@@ -171,7 +173,10 @@ class Network:
         if name not in self.populations or (
             isinstance(pop, Population) and self.populations[name] is not pop
         ):
-            raise ModelError(f"unknown population {name!r}; add it to this network first")
+            known = ", ".join(self.populations) or "none"
+            raise ModelError(
+                f"unknown population {name!r}; add it to this network first (populations: {known})"
+            )
         return self.populations[name]
 
     def incoming(self, pop: Population) -> list[Projection]:

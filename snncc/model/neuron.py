@@ -16,6 +16,7 @@ One simulation step of a neuron, at step t, runs in this order (eprop.md's conve
 from __future__ import annotations
 
 import copy
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -69,10 +70,15 @@ class NeuronModel:
 
     def __post_init__(self) -> None:
         self.params = {k: _check_param(self.name, k, v) for k, v in dict(self.params).items()}
-        self.state = {k: float(_check_param(self.name, k, v)) for k, v in dict(self.state).items()}
+        self.state = {
+            k: float(_check_param(self.name, k, v, "state variable"))
+            for k, v in dict(self.state).items()
+        }
         self.dynamics = list(self.dynamics)
-        self.reset, self.on_spike, self.input = dict(self.reset), dict(self.on_spike), dict(
-            self.input
+        self.reset, self.on_spike, self.input = (
+            dict(self.reset),
+            dict(self.on_spike),
+            dict(self.input),
         )
         self.trainable = tuple(self.trainable)
         self._validate()
@@ -91,7 +97,9 @@ class NeuronModel:
         for i, eq in enumerate(self.dynamics):
             var, rhs = parse_ode(eq, self.symbols - {"margin"}, self.state, self.where(f"ODE #{i}"))
             if var in out:
-                raise ModelError(f"{self.where('dynamics')}: two ODEs for '{var}'")
+                raise ModelError(
+                    f"{self.where('dynamics')}: two ODEs for '{var}'; merge them into one equation"
+                )
             out[var] = rhs
         return out
 
@@ -119,7 +127,9 @@ class NeuronModel:
         """(condition, margin): the condition as written, and margin = lhs - rhs."""
         if self.threshold is None:
             return None
-        cond = parse_expr(self.threshold, self.symbols - {"margin", "I_syn"}, self.where("threshold"))
+        cond = parse_expr(
+            self.threshold, self.symbols - {"margin", "I_syn"}, self.where("threshold")
+        )
         if not isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
             raise ModelError(
                 f"{self.where('threshold')}: expected a condition like 'v > v_th', got {cond}"
@@ -144,8 +154,10 @@ class NeuronModel:
                     )
         both = set(self.params) & set(self.state)
         if both:
-            raise ModelError(f"{self.where('declaration')}: '{sorted(both)[0]}' is both a "
-                             "parameter and a state variable")
+            raise ModelError(
+                f"{self.where('declaration')}: '{sorted(both)[0]}' is both a "
+                "parameter and a state variable"
+            )
         self.odes()
         for kind in ("reset", "on_spike", "input"):
             self.assignments(kind)
@@ -182,7 +194,10 @@ class NeuronModel:
                 f"(parameters: {', '.join(self.params)})"
             )
         new = copy.copy(self)
-        new.params = {**self.params, **{k: _check_param(self.name, k, v) for k, v in params.items()}}
+        new.params = {
+            **self.params,
+            **{k: _check_param(self.name, k, v) for k, v in params.items()},
+        }
         return new
 
     def __str__(self) -> str:
@@ -205,23 +220,45 @@ def _fmt(v: object) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _check_param(model: str, name: str, value: object) -> float | np.ndarray:
-    """Numbers stay floats, sequences become float64 arrays; anything non-finite is an error."""
-    if isinstance(value, bool):
-        raise ModelError(f"neuron model '{model}': parameter '{name}' must be a number, got bool")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+def _check_param(
+    model: str, name: str, value: object, kind: str = "parameter"
+) -> float | np.ndarray:
+    """Numbers stay floats, sequences become float64 arrays; anything else is an error.
+
+    Nothing is coerced silently: bools, strings and complex numbers are rejected, not converted.
+    """
+    what = f"neuron model '{model}': {kind} '{name}'"
+    if isinstance(value, (bool, np.bool_)):
+        raise ModelError(f"{what} must be a number, got bool {value!r}; give e.g. 1.0 or 0.0")
+    if isinstance(value, (str, bytes)):
+        raise ModelError(f"{what} must be a number, got the string {value!r}; give a number")
+    raw = np.asarray(value)
+    if raw.dtype == object and all(
+        isinstance(e, numbers.Real) and not isinstance(e, (bool, np.bool_)) for e in raw.flat
+    ):
+        raw = raw.astype(np.float64)  # e.g. sympy numbers or Fractions
+    if raw.dtype.kind not in "iuf":
+        kind_name = {"b": "bool", "c": "complex", "U": "string", "S": "bytes"}.get(
+            raw.dtype.kind, str(raw.dtype)
+        )
         raise ModelError(
-            f"neuron model '{model}': parameter '{name}' must be a number or 1-D array, "
-            f"got {value!r}"
-        ) from None
+            f"{what} must be a real number or 1-D array of real numbers, got {kind_name} "
+            f"values ({value!r})"
+        )
+    arr = raw.astype(np.float64)
     if arr.ndim > 1:
-        raise ModelError(f"neuron model '{model}': parameter '{name}' must be scalar or 1-D")
-    if not np.all(np.isfinite(arr)):
         raise ModelError(
-            f"neuron model '{model}': parameter '{name}' is not finite ({value!r}); "
-            "give a finite number."
+            f"{what} must be a scalar or 1-D (one value per neuron), got shape {arr.shape}"
+        )
+    if kind != "parameter" and arr.ndim != 0:
+        raise ModelError(
+            f"{what}: the initial value must be a single number, got shape {arr.shape}"
+        )
+    bad = np.flatnonzero(~np.isfinite(arr.reshape(-1)))
+    if bad.size:
+        at = "" if arr.ndim == 0 else f" at index {int(bad[0])}"
+        raise ModelError(
+            f"{what} is not finite ({arr.reshape(-1)[bad[0]]}{at}); give a finite number."
         )
     return float(arr) if arr.ndim == 0 else arr
 

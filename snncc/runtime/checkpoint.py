@@ -59,9 +59,14 @@ def load(path, backend: str | None = None, devices=None):
         raise SnnccError(f"{path} is not a readable snncc checkpoint ({err})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SnnccError(f"{path} is not an snncc checkpoint of format {FORMAT}")
-    model = compile_net(payload["net"], batch_size=payload["batch_size"],
-                        backend=backend or payload["backend"], rule=payload["rule"],
-                        optimizer=payload["optimizer"], devices=devices)
+    model = compile_net(
+        payload["net"],
+        batch_size=payload["batch_size"],
+        backend=backend or payload["backend"],
+        rule=payload["rule"],
+        optimizer=payload["optimizer"],
+        devices=devices,
+    )
     model.load_state_dict(payload["state"])
     model.progress = payload["progress"]
     return model

@@ -37,7 +37,7 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
     plan = build_plan(net, batch_size)
     extra, tp = {"training": None}, None
     if rule is not None:
-        tp = add_training(plan, net, rule, optimizer)
+        tp = add_training(plan, net, rule, optimizer, backend)
         extra = template_context(plan, tp)
     return plan, tp, render(plan, backend, extra)
 
@@ -62,8 +62,9 @@ def compile(  # noqa: A001 - the public name the API promises
     return CompiledModel(net, plan, programs, training=tp, optimizer=optimizer)
 
 
-def generate(net: Network, backend: str = "cpu", batch_size: int = 32, rule=None,
-             optimizer=None) -> dict[str, str]:
+def generate(
+    net: Network, backend: str = "cpu", batch_size: int = 32, rule=None, optimizer=None
+) -> dict[str, str]:
     """The sources ``compile`` would build, without compiling them."""
     return plan_and_render(net, batch_size, backend, rule, optimizer)[2]
 

@@ -9,8 +9,9 @@ import numpy as np
 from snncc.errors import ShapeError
 
 
-def as_csr(x: object, name: str, n_units: int, dt: float, n_steps: int | None = None
-           ) -> tuple[np.ndarray, np.ndarray, int, int]:
+def as_csr(
+    x: object, name: str, n_units: int, dt: float, n_steps: int | None = None
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Dense (batch, time, n) 0/1 array, or a list of (times_ms, units) per example -> CSR.
 
     Returns (inptr (B*T+1,), inidx, B, T); indices of each step are ascending.
@@ -18,6 +19,12 @@ def as_csr(x: object, name: str, n_units: int, dt: float, n_steps: int | None = 
     if isinstance(x, np.ndarray) or (hasattr(x, "__array__") and not isinstance(x, (list, tuple))):
         return _dense_csr(np.asarray(x), name, n_units)
     if isinstance(x, Sequence) and x and all(_is_events(e) for e in x):
+        if not all(isinstance(e, tuple) for e in x) and _looks_dense(x, n_units):
+            raise ShapeError(
+                f"input '{name}': this nested list of shape (batch, 2, {n_units}) is ambiguous: "
+                "dense 0/1 spikes over 2 steps, or (times_ms, units) event pairs? Pass "
+                "np.asarray(x) for dense spikes, or each example as a (times_ms, units) tuple"
+            )
         return _events_csr(x, name, n_units, dt, n_steps)
     raise ShapeError(
         f"input '{name}': expected a (batch, time, {n_units}) 0/1 array or a list of "
@@ -29,14 +36,24 @@ def _is_events(e: object) -> bool:
     return isinstance(e, (tuple, list)) and len(e) == 2
 
 
+def _looks_dense(x: Sequence, n_units: int) -> bool:
+    """True if the list ``x`` is also a rectangular (batch, 2, n_units) array of numbers."""
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # ragged: only event lists can be ragged
+        return False
+    return arr.ndim == 3 and arr.shape[1:] == (2, n_units) and arr.dtype.kind in "biuf"
+
+
 def _dense_csr(x: np.ndarray, name: str, n_units: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     if x.ndim != 3 or x.shape[2] != n_units:
         raise ShapeError(
             f"input '{name}': shape {x.shape} is not (batch, time, {n_units}); give one 0/1 "
             f"value per example, step and input unit"
         )
-    if not (x.dtype == bool or np.issubdtype(x.dtype, np.integer)
-            or np.issubdtype(x.dtype, np.floating)):
+    if not (
+        x.dtype == bool or np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+    ):
         raise ShapeError(f"input '{name}': dtype {x.dtype} is not a spike array; use bool/uint8")
     if x.dtype != bool and not np.all((x == 0) | (x == 1)):
         bad = x[(x != 0) & (x != 1)].flat[0]
@@ -52,24 +69,34 @@ def _dense_csr(x: np.ndarray, name: str, n_units: int) -> tuple[np.ndarray, np.n
     return inptr, i.astype(np.int32), B, T
 
 
-def _events_csr(events: Sequence, name: str, n_units: int, dt: float, n_steps: int | None
-                ) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _events_csr(
+    events: Sequence, name: str, n_units: int, dt: float, n_steps: int | None
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     steps, units = [], []
     for k, (times, idx) in enumerate(events):
         times, idx = np.asarray(times, dtype=np.float64), np.asarray(idx)
         if times.shape != idx.shape or times.ndim != 1:
             raise ShapeError(f"input '{name}', example {k}: times and units must be equal 1-D")
-        if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0
-                         or idx.max() >= n_units):
-            raise ShapeError(f"input '{name}', example {k}: units must be integers in [0, {n_units})")
+        if idx.size and (
+            not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= n_units
+        ):
+            raise ShapeError(
+                f"input '{name}', example {k}: units must be integers in [0, {n_units})"
+            )
         if times.size and (not np.all(np.isfinite(times)) or times.min() < 0):
             raise ShapeError(f"input '{name}', example {k}: times must be finite and >= 0 (ms)")
         steps.append(np.floor(times / dt).astype(np.int64))
         units.append(idx.astype(np.int64))
     B = len(events)
-    T = n_steps if n_steps is not None else max((int(s.max()) + 1 for s in steps if s.size), default=1)
-    keys = np.concatenate([(b * T + s) * n_units + u for b, (s, u) in enumerate(zip(steps, units))
-                           if True] or [np.zeros(0, np.int64)])
+    T = (
+        n_steps
+        if n_steps is not None
+        else max((int(s.max()) + 1 for s in steps if s.size), default=1)
+    )
+    keys = np.concatenate(
+        [(b * T + s) * n_units + u for b, (s, u) in enumerate(zip(steps, units)) if True]
+        or [np.zeros(0, np.int64)]
+    )
     keys = np.unique(keys[keys < B * T * n_units])  # sorted, one spike per (step, unit)
     bt, i = np.divmod(keys, n_units)
     counts = np.bincount(bt, minlength=B * T)

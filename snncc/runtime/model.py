@@ -56,8 +56,9 @@ class Weights(MutableMapping):
         value = as_float32(value, f"projection '{name}'")
         if not np.all(np.isfinite(value)):
             i, j = map(int, np.argwhere(~np.isfinite(value))[0])
-            raise ShapeError(f"projection '{name}': weight [{i}, {j}] is {value[i, j]}; "
-                             "weights must be finite")
+            raise ShapeError(
+                f"projection '{name}': weight [{i}, {j}] is {value[i, j]}; weights must be finite"
+            )
         if q.mask is not None:
             stray = (~q.mask) & (value != 0)
             if stray.any():
@@ -85,8 +86,14 @@ class Weights(MutableMapping):
 class CompiledModel(TrainingMixin):
     """A network compiled for one backend. See README for the API tour."""
 
-    def __init__(self, net: Network, plan: KernelPlan, programs: Sequence[Program],
-                 training=None, optimizer=None):
+    def __init__(
+        self,
+        net: Network,
+        plan: KernelPlan,
+        programs: Sequence[Program],
+        training=None,
+        optimizer=None,
+    ):
         self.net = net
         self.plan = plan
         self.programs = list(programs)
@@ -115,8 +122,9 @@ class CompiledModel(TrainingMixin):
             prog.set(f"{name}_inptr", inptr)
             prog.set(f"{name}_inidx", inidx if inidx.size else np.zeros(1, np.int32))
 
-    def prepare_inputs(self, x: object, n_steps: int | None = None
-                       ) -> tuple[list[dict[str, tuple]], int, int]:
+    def prepare_inputs(
+        self, x: object, n_steps: int | None = None
+    ) -> tuple[list[dict[str, tuple]], int, int]:
         """Check x and convert it to CSR, one dict per chunk of at most ``batch_size``."""
         x = check_inputs(x, self.inputs)
         converted = {}
@@ -165,8 +173,9 @@ class CompiledModel(TrainingMixin):
                 out[key] = (f"rec_{pop_name}_{var}", None)
         return out
 
-    def run(self, x: object, record: Sequence[str] = (), n_steps: int | None = None
-            ) -> dict[str, np.ndarray]:
+    def run(
+        self, x: object, record: Sequence[str] = (), n_steps: int | None = None
+    ) -> dict[str, np.ndarray]:
         """Simulate every example of ``x`` from the initial state; return the recordings.
 
         ``x`` is a (batch, time, n_in) 0/1 array or a list of (times_ms, units) per example

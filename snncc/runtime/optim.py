@@ -57,9 +57,16 @@ class Adam:
             ("v", b2 * v + (1 - b2) * g * g),
             ("w", w - lr * (m / c1) / (sp.sqrt(v / c2) + eps)),
         ]
-        return OptimizerCode("Adam", ["m", "v"], _lines(update),
-                             ["lr", "beta1", "beta2", "eps", "c1", "c2"])
+        return OptimizerCode(
+            "Adam", ["m", "v"], _lines(update), ["lr", "beta1", "beta2", "eps", "c1", "c2"]
+        )
 
     def scalars(self, step: int) -> list[float]:
-        return [self.lr, self.beta1, self.beta2, self.eps,
-                1.0 - self.beta1**step, 1.0 - self.beta2**step]
+        return [
+            self.lr,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            1.0 - self.beta1**step,
+            1.0 - self.beta2**step,
+        ]

@@ -47,8 +47,10 @@ class TrainingMixin:
                 )
             return y.astype(np.int32)
         if y.shape != (B, T, K) or not np.issubdtype(y.dtype, np.number):
-            raise ShapeError(f"targets: expected a (batch, time, {K}) = {(B, T, K)} array for "
-                             f"the mse loss, got {y.shape}")
+            raise ShapeError(
+                f"targets: expected a (batch, time, {K}) = {(B, T, K)} array for "
+                f"the mse loss, got {y.shape}"
+            )
         if not np.all(np.isfinite(y)):
             raise ShapeError("targets contain NaN or inf")
         return y.astype(np.float32)
@@ -103,8 +105,13 @@ class TrainingMixin:
             chunks, _, _ = self.prepare_inputs(_slice_inputs(x, lo, hi, self.inputs), T)
             start = lo
             for chunk in chunks:
-                b, l_, out = self._run_pass(prog, chunk, y[start : start + _chunk_b(chunk, T)],
-                                            T, ("forward", "backward", "accumulate"))
+                b, l_, out = self._run_pass(
+                    prog,
+                    chunk,
+                    y[start : start + _chunk_b(chunk, T)],
+                    T,
+                    ("forward", "backward", "accumulate"),
+                )
                 start += b
                 loss += l_
                 outputs.append(out)
@@ -137,13 +144,15 @@ class TrainingMixin:
                 out[name] = g.reshape(q.pre.size, q.post.size)
             else:
                 pop = self.readout.name
-                out[f"{pop}.{name[len(pop) + 1:]}"] = g
+                out[f"{pop}.{name[len(pop) + 1 :]}"] = g
         return out
 
     def train_batch(self, x: object, y: object) -> dict[str, float]:
         """One optimiser step on this batch; returns its loss and accuracy."""
         if self.optimizer is None:
-            raise ModelError("train_batch needs an optimizer: compile(..., optimizer=snncc.optim.Adam())")
+            raise ModelError(
+                "train_batch needs an optimizer: compile(..., optimizer=snncc.optim.Adam())"
+            )
         total, loss, outputs, B, T = self._forward_backward(x, y)
         if not math.isfinite(loss):
             raise TrainingError(
@@ -206,8 +215,9 @@ class TrainingMixin:
         y = self._check_targets(y, B, T)
         loss, outputs, start = 0.0, [], 0
         for chunk in chunks:
-            b, l_, out = self._run_pass(self.programs[0], chunk, y[start : start + _chunk_b(chunk, T)],
-                                        T, ("forward",))
+            b, l_, out = self._run_pass(
+                self.programs[0], chunk, y[start : start + _chunk_b(chunk, T)], T, ("forward",)
+            )
             start += b
             loss += l_
             outputs.append(out)
@@ -237,9 +247,17 @@ class TrainingMixin:
         save_model(self, path)
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, train, epochs: int = 1, validation=None, batch_size: int | None = None,
-            seed: int = 0, checkpoint: str | None = None, progress: bool = True,
-            on_epoch=None) -> list[dict]:
+    def fit(
+        self,
+        train,
+        epochs: int = 1,
+        validation=None,
+        batch_size: int | None = None,
+        seed: int = 0,
+        checkpoint: str | None = None,
+        progress: bool = True,
+        on_epoch=None,
+    ) -> list[dict]:
         """Train for ``epochs`` over ``train`` (a dataset with ``.batches``, or (x, y)).
 
         Shuffling depends only on (seed, epoch), and the epoch counter is saved in checkpoints,
@@ -276,8 +294,12 @@ class TrainingMixin:
             if on_epoch is not None:
                 on_epoch(record)
             if progress:
-                tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                    for k, v in record.items()))
+                tqdm.write(
+                    " ".join(
+                        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in record.items()
+                    )
+                )
         return history
 
 

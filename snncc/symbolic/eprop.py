@@ -59,7 +59,8 @@ class TraceSystem:
         lines = [f"eligibility traces of '{self.population}' ({self.model}), state {self.states}"]
         for k, s in enumerate(self.states):
             row = " + ".join(
-                f"({self.D[k, m]})*eps_{self.states[m]}" for m in range(len(self.states))
+                f"({self.D[k, m]})*eps_{self.states[m]}"
+                for m in range(len(self.states))
                 if self.D[k, m] != 0
             )
             cterm = f" + ({self.c[k]})*s" if self.c[k] != 0 else ""
@@ -73,8 +74,9 @@ class TraceSystem:
         return "\n".join(lines)
 
 
-def derive_traces(population: str, upd: DiscreteUpdate, output: str | None = None,
-                  trainable: tuple[str, ...] = ()) -> TraceSystem:
+def derive_traces(
+    population: str, upd: DiscreteUpdate, output: str | None = None, trainable: tuple[str, ...] = ()
+) -> TraceSystem:
     """Jacobians of ``upd`` -> TraceSystem. ``output`` marks a non-spiking readout (g = e_out)."""
     states = list(upd.states)
     h = [symbol(s) for s in states]
@@ -106,8 +108,12 @@ def derive_traces(population: str, upd: DiscreteUpdate, output: str | None = Non
             if dzs != 0:
                 d += dzs * PSI_PREV * dmargin[m]
             D[k, m] = _tidy(d.xreplace({SPIKE_GRAD: SPIKE_PREV}).xreplace(rename))
-    c = sp.Matrix([_tidy(_diff(M[k], I_SYN).xreplace({SPIKE_GRAD: SPIKE_PREV}).xreplace(rename))
-                   for k in range(n)])
+    c = sp.Matrix(
+        [
+            _tidy(_diff(M[k], I_SYN).xreplace({SPIKE_GRAD: SPIKE_PREV}).xreplace(rename))
+            for k in range(n)
+        ]
+    )
     if output is not None:
         g = sp.Matrix([1 if s == output else 0 for s in states])
     else:
@@ -119,8 +125,10 @@ def derive_traces(population: str, upd: DiscreteUpdate, output: str | None = Non
         g = sp.Matrix([_tidy(PSI * dm) for dm in dmargin])
     param_c = {}
     for p in trainable:
-        col = [_tidy(_diff(M[k], symbol(p)).xreplace({SPIKE_GRAD: SPIKE_PREV}).xreplace(rename))
-               for k in range(n)]
+        col = [
+            _tidy(_diff(M[k], symbol(p)).xreplace({SPIKE_GRAD: SPIKE_PREV}).xreplace(rename))
+            for k in range(n)
+        ]
         param_c[p] = sp.Matrix(col)
     return TraceSystem(population, upd.model, states, D, c, g, param_c)
 
@@ -177,8 +185,9 @@ class RuleEquations:
 RULE_SYMBOLS = {"kappa", "dt", "tau_reg", "c_reg", "f_target", "f", "z", "n_spikes", "T"}
 
 
-def rule_equations(filter_decay: str, filter_gain: str, reg_mode: str, reg_state: str | None,
-                   reg_signal: str) -> RuleEquations:
+def rule_equations(
+    filter_decay: str, filter_gain: str, reg_mode: str, reg_state: str | None, reg_signal: str
+) -> RuleEquations:
     names = RULE_SYMBOLS
     fd = parse_expr(filter_decay, names, "EProp filter_decay")
     fg = parse_expr(filter_gain, names, "EProp filter_gain")

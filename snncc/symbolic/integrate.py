@@ -128,7 +128,8 @@ def discretize(
                 (sp.Integer(n_ref - 1), SPIKE_PREV > 0), (sp.Max(REFRAC - 1, 0), True)
             )
             upd.spike_effects.insert(
-                0, Statement("_refrac", countdown, "refractory", f"refractory {model.refractory} ms")
+                0,
+                Statement("_refrac", countdown, "refractory", f"refractory {model.refractory} ms"),
             )
             fires = fires & (REFRAC <= 0)
             if upd.psi is not None:
@@ -224,8 +225,7 @@ def _hoist_linear(
     """Write ``expr`` as sum(k * x) + k_in * I_syn + k0, hoisting each parameter-only k."""
     expr = sp.expand(expr)
     terms = [symbol(s) for s in states] + [I_SYN]
-    poly = sp.Poly(expr, *terms) if expr.free_symbols & set(terms) else None
-    if poly is None or poly.total_degree() > 1:
+    if not expr.is_polynomial(*terms) or sp.Poly(expr, *terms).total_degree() > 1:
         return hoist(expr, hoistable, constants)
     out = sp.Integer(0)
     for term in terms + [sp.Integer(1)]:
@@ -235,10 +235,15 @@ def _hoist_linear(
             continue
         if coeff.free_symbols <= hoistable and not (coeff.is_Atom):
             name = (
-                f"{var}_decay" if term == symbol(var)
-                else f"{var}_const" if term == 1
+                f"{var}_decay"
+                if term == symbol(var)
+                else f"{var}_const"
+                if term == 1
                 else f"{var}_from_{term}"
             )
+            taken = {s.name for s in hoistable} | set(states) | set(constants)
+            while name in taken:  # never shadow a user parameter of the same name
+                name = "_" + name
             constants[name] = coeff
             coeff = symbol(name)
         else:

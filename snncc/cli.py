@@ -1,0 +1,206 @@
+"""The ``snncc`` command line.
+
+    snncc inspect SPEC.py --out DIR [--backend cpu|cuda] [--batch-size N] [--plan]
+
+A SPEC.py is the user's own Python file that builds a network and binds it to the name ``net``.
+
+Subcommands are registered from :data:`COMMANDS`, a list of ``(name, add, run)``: ``add(parser)``
+adds the subcommand's arguments to its own ``argparse`` parser, ``run(args)`` does the work and
+returns the exit status. To add a subcommand (``train``, ``bench``, ...) write those two functions
+and append one entry to ``COMMANDS``; ``main`` needs no change. Errors meant for the user are
+raised as :class:`CliError` (or any :class:`snncc.SnnccError`) and printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from snncc.errors import SnnccError
+
+
+class CliError(SnnccError):
+    """A mistake in the command line or in a spec file; printed as ``snncc: error: ...``."""
+
+
+# ----------------------------------------------------------------------------- spec files
+def load_spec(path: str | Path, name: str = "net") -> object:
+    """Run the user's spec file and return the object it binds to ``name`` (a Network).
+
+    The file runs as a module named ``__snncc_spec__`` (so an ``if __name__ == "__main__":``
+    block does not run), with its own folder on ``sys.path`` so it can import its neighbours.
+    """
+    from snncc.model.network import Network
+
+    path = Path(path)
+    if not path.is_file():
+        raise CliError(
+            f"spec file '{path}' not found; give the path of a Python file that defines '{name}'"
+        )
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        namespace = runpy.run_path(str(path), run_name="__snncc_spec__")
+    except SnnccError as err:
+        raise CliError(f"{path}: {err}") from err
+    except SystemExit as err:
+        raise CliError(f"{path} called exit({err.code}) while being loaded") from None
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        raise CliError(f"running {path} failed:\n{_user_traceback(err, path)}") from err
+    finally:
+        try:
+            sys.path.remove(folder)
+        except ValueError:
+            pass
+    if name not in namespace:
+        raise CliError(
+            f"{path} does not define '{name}'; end it with e.g. "
+            f"'{name} = snncc.Network(dt=1.0)' followed by add_input/add_population/connect"
+        )
+    obj = namespace[name]
+    if not isinstance(obj, Network):
+        raise CliError(
+            f"{path}: '{name}' is a {type(obj).__name__}, not a snncc.Network; bind the network "
+            f"itself to '{name}'"
+        )
+    return obj
+
+
+def _user_traceback(err: BaseException, path: Path) -> str:
+    """The traceback from the first frame in the spec file on (runpy's frames left out)."""
+    tb = err.__traceback__
+    target = str(path.resolve())
+    while tb is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()) != target:
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(err), err, tb if tb is not None else err.__traceback__)
+    return "".join(lines).rstrip()
+
+
+# -------------------------------------------------------------------------------- inspect
+def add_inspect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC.py", help="Python file that defines `net`")
+    parser.add_argument(
+        "--backend",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="backend whose sources to generate (default: cpu)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="folder to write the sources into (created if missing)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="batch capacity the sources are generated for (default: 32)",
+    )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="also print the kernel plan (buffers and discrete updates)",
+    )
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """Write the generated sources, the kernel plan and each population's discrete update."""
+    import jinja2
+
+    import snncc
+    from snncc.codegen.plan import build_plan
+
+    net = load_spec(args.spec)
+    try:
+        sources = snncc.generate(net, args.backend, args.batch_size)
+    except jinja2.TemplateNotFound as err:
+        raise CliError(f"the {args.backend} backend has no template '{err.name}' yet") from None
+    plan = build_plan(net, args.batch_size)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CliError(f"cannot create output folder '{out}': {err.strerror}") from None
+    files: dict[str, str] = dict(sources)
+    files["plan.txt"] = str(plan) + "\n"
+    for pop in plan.populations:
+        if pop.update is not None:
+            files[f"update_{pop.name}.txt"] = str(pop.update) + "\n"
+    written = []
+    for name, text in files.items():
+        path = out / name
+        path.write_text(text)
+        written.append(path)
+    if args.plan:
+        print(plan)
+        print()
+    print(f"wrote {len(written)} files to {out}:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+# ---------------------------------------------------------------------------------- main
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+#: (name, add arguments, run) per subcommand; the first line of run's docstring is its help.
+#: Append ("train", add_train, run_train), ("bench", add_bench, run_bench) here.
+COMMANDS: list[tuple[str, AddArguments, Run]] = [
+    ("inspect", add_inspect, run_inspect),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from snncc import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="snncc",
+        description="snncc: a code-generating compiler for spiking neural networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"snncc {__version__}")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full Python traceback on errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, add, run in COMMANDS:
+        doc = (run.__doc__ or "").strip()
+        p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc)
+        add(p)
+        p.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``snncc`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except SnnccError as err:
+        if args.traceback:
+            raise
+        print(f"snncc {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
