@@ -159,12 +159,14 @@ def _positive_int(text: str) -> int:
 
 
 # ---------------------------------------------------------------------------------- main
+from snncc.experiment import add_train, run_train  # noqa: E402 - kept beside the registry
+
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 
 #: (name, add arguments, run) per subcommand; the first line of run's docstring is its help.
-#: Append ("train", add_train, run_train), ("bench", add_bench, run_bench) here.
 COMMANDS: list[tuple[str, AddArguments, Run]] = [
+    ("train", add_train, run_train),
     ("inspect", add_inspect, run_inspect),
 ]
 

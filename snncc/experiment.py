@@ -84,8 +84,7 @@ def load_data(cfg: TrainConfig):
     )
 
 
-def add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("train", help="train an eProp network (default: ALIF on embedded digits)")
+def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=list(DEFAULTS), default="digits")
     p.add_argument("--data-dir", default=None, help="directory with the dataset's files")
     p.add_argument("--neurons", type=int, default=None)
@@ -106,7 +105,6 @@ def add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<time>)")
     p.add_argument("--resume", default=None, help="run directory to continue")
     p.add_argument("--no-progress", action="store_true")
-    return p
 
 
 def resolve(args: argparse.Namespace) -> TrainConfig:
@@ -136,6 +134,11 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Train an eProp network (default: recurrent ALIF on the embedded spiking digits).
+
+    Writes config.json, metrics.jsonl/csv, checkpoint.snncc and PNG plots to the run directory;
+    --resume DIR continues a run exactly where its last checkpoint left it.
+    """
     import snncc
     from snncc.errors import SnnccError, TrainingError
 
@@ -173,6 +176,9 @@ def run_train(args: argparse.Namespace) -> int:
     )
 
     def log(record: dict) -> None:
+        if args.no_progress:
+            print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in record.items()), flush=True)
         with open(run / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
         _write_csv(run)
