@@ -170,15 +170,19 @@ def run_train(args: argparse.Namespace) -> int:
             devices=cfg.devices,
         )
         remaining = cfg.epochs
-    print(
-        f"training {cfg.model.upper()} x {cfg.neurons} ({'recurrent' if cfg.recurrent else 'feed-forward'})"
-        f" on {train} with eProp, backend {cfg.backend}; run directory {run}"
-    )
+    kind = "recurrent" if cfg.recurrent else "feed-forward"
+    print(f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train} with eProp, "
+          f"backend {cfg.backend}; run directory {run}")
 
     def log(record: dict) -> None:
         if args.no_progress:
-            print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in record.items()), flush=True)
+            print(
+                " ".join(
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in record.items()
+                ),
+                flush=True,
+            )
         with open(run / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
         _write_csv(run)

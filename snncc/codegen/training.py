@@ -230,7 +230,7 @@ def add_training(
     if optimizer is not None:
         tp.optimizer = optimizer.code()
         plan.add(Buffer("opt_scalars", "float", (len(tp.optimizer.scalars) + 2,), "rule"))
-        for kind, name, size in tp.params:
+        for _kind, name, size in tp.params:
             for s in tp.optimizer.state:
                 plan.add(Buffer(f"opt_{s}_{name}", "float", (size,), "optimizer"))
     plan.training = tp

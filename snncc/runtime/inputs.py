@@ -94,7 +94,11 @@ def _events_csr(
         else max((int(s.max()) + 1 for s in steps if s.size), default=1)
     )
     keys = np.concatenate(
-        [(b * T + s) * n_units + u for b, (s, u) in enumerate(zip(steps, units)) if True]
+        [
+            (b * T + s) * n_units + u
+            for b, (s, u) in enumerate(zip(steps, units, strict=False))
+            if True
+        ]
         or [np.zeros(0, np.int64)]
     )
     keys = np.unique(keys[keys < B * T * n_units])  # sorted, one spike per (step, unit)

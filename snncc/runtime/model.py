@@ -122,10 +122,10 @@ class CompiledModel(TrainingMixin):
             prog.set(f"{name}_inptr", inptr)
             prog.set(f"{name}_inidx", inidx if inidx.size else np.zeros(1, np.int32))
 
-    def prepare_inputs(
+    def convert_inputs(
         self, x: object, n_steps: int | None = None
-    ) -> tuple[list[dict[str, tuple]], int, int]:
-        """Check x and convert it to CSR, one dict per chunk of at most ``batch_size``."""
+    ) -> tuple[dict[str, tuple], int, int]:
+        """Check x and convert it to CSR spike lists for the whole batch: (csr, B, T)."""
         x = check_inputs(x, self.inputs)
         converted = {}
         B = T = None
@@ -136,15 +136,19 @@ class CompiledModel(TrainingMixin):
                 raise ShapeError(f"input '{name}': batch/time {b, t} differ from other inputs")
             B, T = b, t
             converted[name] = (inptr, inidx)
-        chunks = []
-        for start in range(0, B, self.batch_size):
-            stop = min(B, start + self.batch_size)
+        return converted, B, T
+
+    def chunks(self, converted: dict[str, tuple], T: int, lo: int, hi: int) -> list[tuple]:
+        """Examples lo..hi in pieces of at most ``batch_size``: [(start, stop, csr), ...]."""
+        out = []
+        for start in range(lo, hi, self.batch_size):
+            stop = min(hi, start + self.batch_size)
             chunk = {}
             for name, (inptr, inidx) in converted.items():
-                lo, hi = inptr[start * T], inptr[stop * T]
-                chunk[name] = (inptr[start * T : stop * T + 1] - lo, inidx[lo:hi])
-            chunks.append(chunk)
-        return chunks, B, T
+                a, b = inptr[start * T], inptr[stop * T]
+                chunk[name] = (inptr[start * T : stop * T + 1] - a, inidx[a:b])
+            out.append((start, stop, chunk))
+        return out
 
     def _record_buffers(self, record: Sequence[str]) -> dict[str, tuple[str, int | None]]:
         """User record keys -> (buffer name, n for spike unpacking)."""
@@ -182,19 +186,19 @@ class CompiledModel(TrainingMixin):
         (a dict of these keyed by input name if there are several inputs).
         """
         wanted = self._record_buffers(record)
-        chunks, B, T = self.prepare_inputs(x, n_steps)
+        converted, B, T = self.convert_inputs(x, n_steps)
         parts: dict[str, list[np.ndarray]] = {k: [] for k in wanted}
         prog = self.programs[0]
-        for chunk in chunks:
-            b = int(next(iter(chunk.values()))[0].size - 1) // T
+        for start, stop, chunk in self.chunks(converted, T, 0, B):
+            b = stop - start
             self._upload_inputs(prog, chunk)
             prog.reset_state()
-            for key, (buf, _) in wanted.items():
+            for buf, _ in wanted.values():
                 prog.ensure(buf, shape_for(self.plan.buffer(buf), self.batch_size, T))
             prog.call("simulate", b, T)
             for key, (buf, n) in wanted.items():
                 data = prog.get(buf)[:b]
                 parts[key].append(unpack_spikes(data, n) if n is not None else data)
-        for key, (buf, _) in wanted.items():
+        for buf, _ in wanted.values():
             prog.drop(buf)
         return {k: np.concatenate(v) for k, v in parts.items()}

@@ -62,22 +62,22 @@ class TrainingMixin:
         bounds = [B * k // n for k in range(n + 1)]
         return [(bounds[k], bounds[k + 1]) for k in range(n)]
 
-    def _run_pass(self, prog, chunk, y, T, functions):
-        """Upload one chunk (<= capacity) and run ``functions`` on ``prog``."""
-        b = int(next(iter(chunk.values()))[0].size - 1) // T
+    def _run_pass(
+        self, prog, chunk: dict, b: int, y: np.ndarray, T: int, functions: Sequence[str]
+    ) -> tuple[float, np.ndarray]:
+        """Upload one chunk of b <= capacity examples, run ``functions``: (loss, outputs)."""
         self._upload_inputs(prog, chunk)
         prog.reset_state()
         cap = self.batch_size
+        labels = np.zeros(cap, np.int32)
         if self.training.rule.loss == "cross_entropy":
-            labels = np.zeros(cap, np.int32)
             labels[:b] = y
-            prog.set("labels", labels)
             prog.ensure("targets", (1,))
         else:
-            prog.set("labels", np.zeros(cap, np.int32))
             targets = np.zeros((cap, T, self.readout.size), np.float32)
             targets[:b] = y
             prog.set("targets", targets)
+        prog.set("labels", labels)
         prog.set("loss", np.zeros(cap, np.float32))
         out = f"rec_{self.readout.name}_{self.readout.model.output_var}"
         for buf in self.plan.buffers:
@@ -85,41 +85,35 @@ class TrainingMixin:
                 prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
         for fn in functions:
             prog.call(fn, b, T)
-        return b, float(prog.get("loss")[:b].sum(dtype=np.float64)), prog.get(out)[:b]
+        return float(prog.get("loss")[:b].sum(dtype=np.float64)), prog.get(out)[:b]
 
     def _grad_names(self) -> list[str]:
         return [f"grad_{name}" for _, name, _ in self.training.params]
 
-    def _forward_backward(self, x: object, y: object, n_steps: int | None = None):
-        """Gradients of the batch summed over devices and chunks; returns (loss, outputs)."""
+    def _passes(self, x: object, y: object, functions: Sequence[str], with_grads: bool):
+        """Run the batch split over devices (then by capacity); sum losses and gradients.
+
+        Returns (gradients by buffer name or None, loss, outputs, B, T)."""
         self._require_training()
-        chunks_all, B, T = self.prepare_inputs(x, n_steps)
+        converted, B, T = self.convert_inputs(x)
         y = self._check_targets(y, B, T)
-        # re-split the whole batch by device, then by capacity
-        shares = self._shares(B)
-        total = {g: None for g in self._grad_names()}
+        total = dict.fromkeys(self._grad_names()) if with_grads else None
         loss, outputs = 0.0, []
-        for prog, (lo, hi) in zip(self.programs, shares, strict=True):
-            if hi == lo:
-                continue
-            chunks, _, _ = self.prepare_inputs(_slice_inputs(x, lo, hi, self.inputs), T)
-            start = lo
-            for chunk in chunks:
-                b, l_, out = self._run_pass(
-                    prog,
-                    chunk,
-                    y[start : start + _chunk_b(chunk, T)],
-                    T,
-                    ("forward", "backward", "accumulate"),
+        for prog, (lo, hi) in zip(self.programs, self._shares(B), strict=True):
+            for start, stop, chunk in self.chunks(converted, T, lo, hi):
+                part_loss, out = self._run_pass(
+                    prog, chunk, stop - start, y[start:stop], T, functions
                 )
-                start += b
-                loss += l_
+                loss += part_loss
                 outputs.append(out)
-                for g in total:
-                    grad = prog.get(g)
-                    total[g] = grad if total[g] is None else total[g] + grad
-        del chunks_all
+                if with_grads:  # summed in device order: deterministic
+                    for g in total:
+                        grad = prog.get(g)
+                        total[g] = grad if total[g] is None else total[g] + grad
         return total, loss, np.concatenate(outputs), B, T
+
+    def _forward_backward(self, x: object, y: object):
+        return self._passes(x, y, ("forward", "backward", "accumulate"), True)
 
     # ------------------------------------------------------------------ public
     def gradients(self, x: object, y: object) -> dict[str, np.ndarray]:
@@ -200,7 +194,7 @@ class TrainingMixin:
         self._require_training()
         loss, correct, n = 0.0, 0, 0
         for x, y in _batches(data, batch_size or self.batch_size * len(self.programs)):
-            _, l_, outputs, B, _ = self._forward_pass_only(x, y)
+            _, l_, outputs, B, _ = self._passes(x, y, ("forward",), False)
             loss += l_
             n += B
             if self.training.rule.loss == "cross_entropy":
@@ -209,19 +203,6 @@ class TrainingMixin:
         if self.training.rule.loss == "cross_entropy":
             out["accuracy"] = correct / max(n, 1)
         return out
-
-    def _forward_pass_only(self, x, y):
-        chunks, B, T = self.prepare_inputs(x)
-        y = self._check_targets(y, B, T)
-        loss, outputs, start = 0.0, [], 0
-        for chunk in chunks:
-            b, l_, out = self._run_pass(
-                self.programs[0], chunk, y[start : start + _chunk_b(chunk, T)], T, ("forward",)
-            )
-            start += b
-            loss += l_
-            outputs.append(out)
-        return None, loss, np.concatenate(outputs), B, T
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
@@ -301,16 +282,6 @@ class TrainingMixin:
                     )
                 )
         return history
-
-
-def _chunk_b(chunk: dict, T: int) -> int:
-    return int(next(iter(chunk.values()))[0].size - 1) // T
-
-
-def _slice_inputs(x: object, lo: int, hi: int, names: Sequence[str]):
-    if isinstance(x, dict):
-        return {k: v[lo:hi] for k, v in x.items()}
-    return x[lo:hi]
 
 
 def _shuffled(data, batch_size: int, seed: int, epoch: int):
