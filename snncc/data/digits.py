@@ -22,11 +22,12 @@ Encoding ("row and column scan", 64 inputs, 40 steps by default):
 So after the 32 scan steps every pixel has been shown twice, once from each direction, and
 the two populations together present a "cross" moving diagonally over the image, which
 needs much less memory than a plain row-by-row scan. Measured with a throwaway PyTorch BPTT
-script (256 recurrent ALIF neurons, tau_m = tau_out = 20 steps, v_th 0.6, per-timestep
-softmax cross-entropy, prediction = argmax of summed softmax, Adam 1e-3, batch 32, 20
-epochs, about 20 s on 2 CPU cores): 94-95 % test accuracy (95-96 % without recurrent weights),
-versus 86-88 % for a row-by-row thermometer encoding. Logistic regression on the flattened
-spike tensor: 97 %.
+script (256 recurrent ALIF neurons, tau_m = tau_out = 20 steps, tau_a 2000, beta 0.0174,
+v_th 0.6, no refractory period, per-timestep softmax cross-entropy, prediction = argmax of
+summed softmax, Adam 1e-3, batch 32, 20 epochs, 1-3 min on 2 CPU cores), final test accuracy:
+93.3-95.0 % over 3 seeds (128 ALIF: 93.1 %, 256 LIF: 95.3 %, 256 ALIF without recurrent
+weights, where e-prop equals BPTT: 96.1 %), versus 83-86 % for a row-by-row thermometer scan
+with the same script. Logistic regression on the flattened spike tensor: 97.2 %.
 """
 
 from __future__ import annotations
