@@ -3,6 +3,9 @@ import shutil
 
 import pytest
 
+# Tiny test networks on a shared 2-core machine: busy-waiting OpenMP threads only get in the way.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _cache_dir(tmp_path_factory):

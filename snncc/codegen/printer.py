@@ -68,16 +68,16 @@ class Float32Printer(C99CodePrinter):
         return cname(expr.name) if self.mangle else expr.name
 
     def _print_Float(self, expr: sp.Float) -> str:
-        return _float_literal(float(expr))
+        return float_literal(float(expr))
 
     def _print_Integer(self, expr: sp.Integer) -> str:
-        return _float_literal(float(expr))
+        return float_literal(float(expr))
 
     def _print_Rational(self, expr: sp.Rational) -> str:
-        return _float_literal(float(expr))
+        return float_literal(float(expr))
 
     def _print_NumberSymbol(self, expr: sp.Expr) -> str:  # pi, E, EulerGamma...
-        return _float_literal(float(expr))
+        return float_literal(float(expr))
 
     _print_Pi = _print_NumberSymbol
     _print_Exp1 = _print_NumberSymbol
@@ -139,7 +139,7 @@ class Float32Printer(C99CodePrinter):
         return f"(({self._print(expr.args[0])}) > 0.0F ? 1.0F : 0.0F)"
 
 
-def _float_literal(x: float) -> str:
+def float_literal(x: float) -> str:
     with np.errstate(over="ignore"):
         f = np.float32(x)
     if not np.isfinite(f):

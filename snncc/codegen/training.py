@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from snncc.codegen.plan import Buffer, KernelPlan, PopulationPlan, _evaluate
-from snncc.codegen.printer import cname, kernel_printer
+from snncc.codegen.printer import float_literal, cname, kernel_printer
 from snncc.codegen.render import param_loads
 from snncc.errors import ModelError
 from snncc.model.equations import symbol
@@ -280,7 +280,8 @@ def _shifted(p: PopulationPlan, t: str) -> dict[str, str]:
     now, before = _history_names(p, t), _history_names(p, f"{t} - 1")
     names = {"I_syn": now["I_syn"]}
     for s in p.update.states:
-        names[f"{s}_prev"] = f"(({t}) > 0 ? {before[s]} : {np.float32(p.init.get(s, 0.0))!r}F)"
+        init = float_literal(p.init.get(s, 0.0))
+        names[f"{s}_prev"] = f"(({t}) > 0 ? {before[s]} : {init})"
     names["_z"] = f"(({t}) > 0 ? {before['_z']} : 0.0F)"
     names["_psi_prev"] = f"(({t}) > 0 ? {before['psi']} : 0.0F)"
     return names

@@ -116,6 +116,32 @@ class TrainingMixin:
         return self._passes(x, y, ("forward", "backward", "accumulate"), True)
 
     # ------------------------------------------------------------------ public
+    def feedback(self, population: str) -> np.ndarray:
+        """The fixed feedback matrix B (n_hidden, n_readout) of a hidden population."""
+        return self.programs[0].get(self._feedback_buffer(population))
+
+    def set_feedback(self, population: str, matrix: np.ndarray) -> None:
+        """Replace the random feedback matrix B of ``population`` (e.g. to reproduce a paper)."""
+        name = self._feedback_buffer(population)
+        shape = (self.net.populations[population].size, self.readout.size)
+        matrix = np.asarray(matrix)
+        if matrix.shape != shape or not np.all(np.isfinite(matrix)):
+            raise ShapeError(
+                f"feedback of '{population}': expected a finite {shape} array, got {matrix.shape}"
+            )
+        for prog in self.programs:
+            prog.set(name, matrix.astype(np.float32))
+
+    def _feedback_buffer(self, population: str) -> str:
+        self._require_training()
+        hidden = self.training.hidden.get(population)
+        if hidden is None or not hidden.feedback.startswith("feedback_"):
+            raise ModelError(
+                f"'{population}' has no random feedback matrix (trained populations with "
+                f"feedback='random': {', '.join(self.training.hidden) or 'none'})"
+            )
+        return hidden.feedback
+
     def gradients(self, x: object, y: object) -> dict[str, np.ndarray]:
         """This batch's gradients, without changing any weight.
 
