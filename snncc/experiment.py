@@ -171,8 +171,10 @@ def run_train(args: argparse.Namespace) -> int:
         )
         remaining = cfg.epochs
     kind = "recurrent" if cfg.recurrent else "feed-forward"
-    print(f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train} with eProp, "
-          f"backend {cfg.backend}; run directory {run}")
+    print(
+        f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train} with eProp, "
+        f"backend {cfg.backend}; run directory {run}"
+    )
 
     def log(record: dict) -> None:
         if args.no_progress:

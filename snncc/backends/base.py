@@ -39,7 +39,7 @@ class Program:
             shape = static_shape(buf, self.capacity)
             if shape is not None:
                 init = np.broadcast_to(np.asarray(buf.init, dtype=DTYPES[buf.ctype]), shape)
-                self._store(buf.name, np.ascontiguousarray(init))
+                self._store(buf.name, np.array(init, order="C"))  # a copy: never the plan's
 
     # --- to implement per backend ---------------------------------------------
     def _store(self, name: str, array: np.ndarray) -> None:
@@ -61,7 +61,9 @@ class Program:
     def set(self, name: str, array: np.ndarray) -> None:
         """Upload ``array`` as buffer ``name`` (converted to the buffer's C type)."""
         buf = self.plan.buffer(name)
-        self._store(name, np.ascontiguousarray(array, dtype=DTYPES[buf.ctype]))
+        # always a copy: a host backend keeps the array, so it must never be the caller's
+        # (or another device's) memory, which its kernels would then write through
+        self._store(name, np.array(array, dtype=DTYPES[buf.ctype], order="C"))
 
     def get(self, name: str) -> np.ndarray:
         return self._load(name)
@@ -82,4 +84,4 @@ class Program:
             if buf.role == "state":
                 shape = static_shape(buf, self.capacity)
                 init = np.broadcast_to(np.asarray(buf.init, dtype=DTYPES[buf.ctype]), shape)
-                self._store(buf.name, np.ascontiguousarray(init))
+                self._store(buf.name, np.array(init, order="C"))

@@ -136,6 +136,8 @@ def render(plan: KernelPlan, backend: str, extra: dict | None = None) -> dict[st
     """Render every source file of ``backend`` for ``plan``: {file name: source}."""
     env = environment(backend)
     code = {p.name: population_code(p) for p in plan.populations if not p.is_input}
+    for name, lines in (extra or {}).get("pre_update", {}).items():
+        code[name].load += lines  # e.g. copies of the state before the update (online eProp)
     ctx = {"plan": plan, "code": code, "spike_slot": spike_slot, **(extra or {})}
     names = {"cpu": ["network.cpp"], "cuda": ["network.cu"]}[backend]
     return {n: env.get_template(n + ".j2").render(**ctx) for n in names}

@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from snncc.codegen.plan import Buffer, KernelPlan, PopulationPlan, _evaluate
-from snncc.codegen.printer import float_literal, cname, kernel_printer
+from snncc.codegen.printer import cname, float_literal, kernel_printer
 from snncc.codegen.render import param_loads
 from snncc.errors import ModelError
 from snncc.model.equations import symbol
@@ -44,6 +44,11 @@ class HiddenCode:
     reg: str  # "moving", "sequence" or "none"
     reg_seq: str  # C expression of the per-sequence R (n_spikes, T known)
     feedback: str  # buffer holding B (N x K), row-major
+    online_forward: list[str] = field(default_factory=list)  # psi, D/c/g and R of step t
+    online_trace: list[str] = field(default_factory=list)  # one synapse: _e, _eb, _gacc update
+    online_loads: list[str] = field(default_factory=list)  # one synapse: coefficient loads
+    trace_names: list[str] = field(default_factory=list)  # per-synapse trace buffers suffixes
+    online_pre: list[str] = field(default_factory=list)  # copies of the state of step t-1
 
 
 @dataclass
@@ -89,6 +94,9 @@ class TrainingPlan:
     projections: list[ProjectionGrad] = field(default_factory=list)
     params: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, name, size)
     optimizer: OptimizerCode | None = None
+    online: bool = False  # the per-synapse (online) strategy is generated too
+    online_readout: list[str] = field(default_factory=list)  # one readout synapse: _zk, _gacc
+    online_bias: list[tuple[str, str]] = field(default_factory=list)  # (param, update of _bk)
     history_pops: list[str] = field(default_factory=list)  # populations with a z history
     f_target_steps: float = 0.0
 
@@ -233,6 +241,8 @@ def add_training(
         for _kind, name, size in tp.params:
             for s in tp.optimizer.state:
                 plan.add(Buffer(f"opt_{s}_{name}", "float", (size,), "optimizer"))
+    if backend == "cpu" and rule.strategy != "factorized":
+        add_online(plan, net, tp)
     plan.training = tp
     return tp
 
@@ -412,4 +422,130 @@ def template_context(plan: KernelPlan, tp: TrainingPlan) -> dict:
         "masked": {q.name: q.masked for q in tp.projections},
         "tr_loss": tp.rule.loss,
         "exp_term": kernel_printer().doprint(sp.exp(symbol("_y") - symbol("_ymax"))),
+        "pre_update": {h.name: h.online_pre for h in tp.hidden.values()} if tp.online else {},
+        "os_width": max(q.n_pre for q in tp.projections),
     }
+
+
+# --------------------------------------------------------------------- online strategy
+def add_online(plan: KernelPlan, net: Network, tp: TrainingPlan) -> None:
+    """Per-synapse eligibility traces updated every step (memory constant in T).
+
+    Generated for the CPU; the per-sequence regulariser needs the whole sequence first, so a
+    rule with it has no online form.
+    """
+    eqs = tp.equations
+    if eqs.reg_mode == "sequence":
+        return
+    kappa = plan.buffer("filter_decay").init
+    if np.ptp(kappa) != 0:  # one filter for all readout units: ebar is per synapse, not per k
+        return
+    tp.online = True
+    rule_values = {
+        "f_target": tp.f_target_steps,
+        "c_reg": tp.rule.c_reg,
+        "tau_reg": tp.rule.tau_reg,
+        "dt": float(net.dt),
+    }
+    for name, hc in tp.hidden.items():
+        _online_hidden(plan, plan.pop(name), eqs.traces[name], eqs, rule_values, hc)
+    for q in tp.projections:
+        size = next(s for _, n, s in tp.params if n == q.name)
+        traces = tp.hidden[q.post].trace_names if q.post in tp.hidden else ["zk"]
+        for t in traces:
+            plan.add(Buffer(f"otr_{q.name}_{t}", "float", ("B", size), "online"))
+        plan.add(Buffer(f"ogr_{q.name}", "float", ("B", size), "online"))
+    r = tp.readout
+    rts = eqs.readout_traces
+    pr = kernel_printer()
+    zk, s = symbol("_zk"), symbol("_s")
+    tp.online_readout = [
+        f"_zk = {pr.doprint(rts.D[0, 0] * zk + rts.c[0] * s)};",
+        "_gacc += _E * _zk;",
+    ]
+    for pname, col in rts.param_c.items():
+        bk = symbol("_bk")
+        tp.online_bias.append((pname, f"_bk = {pr.doprint(rts.D[0, 0] * bk + col[0])};"))
+        plan.add(
+            Buffer(f"otr_{r.name}_{pname}", "float", ("B", r.size), "online"),
+            Buffer(f"ogr_{r.name}_{pname}", "float", ("B", r.size), "online"),
+        )
+    plan.add(Buffer("os_scratch", "float", ("B", max(q.n_pre for q in tp.projections)), "online"))
+
+
+def _online_hidden(
+    plan: KernelPlan,
+    p: PopulationPlan,
+    ts: TraceSystem,
+    eqs: RuleEquations,
+    rule_values: dict,
+    hc: HiddenCode,
+) -> None:
+    n, N = len(ts.states), p.size
+    names = {f"{s}_prev": f"_prev_{s}" for s in ts.states}
+    names |= {"_psi_prev": f"{p.name}_psi[bn]", "psi": "psi"}
+    pr = kernel_printer(names)
+    coefs = {}
+    for k in range(n):
+        for m in range(n):
+            if ts.D[k, m] != 0:
+                coefs[f"D{k}{m}"] = ts.D[k, m]
+        if ts.c[k] != 0:
+            coefs[f"c{k}"] = ts.c[k]
+        if ts.g[k] != 0:
+            coefs[f"g{k}"] = ts.g[k]
+    plan.add(
+        Buffer(f"{p.name}_psi", "float", ("B", N), "state"),
+        Buffer(f"oL_{p.name}", "float", ("B", N), "online"),
+        Buffer(f"oR_{p.name}", "float", ("B", N), "online"),
+    )
+    for c in coefs:
+        plan.add(Buffer(f"oc_{p.name}_{c}", "float", ("B", N), "online"))
+    fwd = [
+        "// online eProp: per-neuron coefficients of the trace update at step t",
+        f"const float psi = {kernel_printer().doprint(p.update.psi)};",
+    ]
+    fwd += [f"oc_{p.name}_{c}[bn] = {pr.doprint(e)};" for c, e in coefs.items()]
+    fwd.append(f"{p.name}_psi[bn] = psi;")
+    if eqs.reg_mode == "moving":
+        sub = {symbol(k): sp.Float(v) for k, v in rule_values.items()}
+        f_new = eqs.reg_state.xreplace(sub).xreplace(
+            {symbol("z"): symbol("_spike"), symbol("f"): symbol("_f_old")}
+        )
+        signal = eqs.reg_signal.xreplace(sub).xreplace({symbol("f"): symbol("_f")})
+        fwd += [
+            f"const float _f_old = {p.name}_f[bn];",
+            f"const float _f = {kernel_printer().doprint(f_new)};",
+            f"{p.name}_f[bn] = _f;",
+            f"oR_{p.name}[bn] = {kernel_printer().doprint(signal)};",
+        ]
+    else:
+        fwd.append(f"oR_{p.name}[bn] = 0.0F;")
+    hc.online_forward = fwd
+    # one synapse: eps <- D eps + c s;  e = g . eps;  ebar <- fd ebar + fg e;  dW += L ebar + R e
+    e = [symbol(f"_e{k}") for k in range(n)]
+    new = []
+    for k in range(n):
+        expr = sum(
+            (symbol(f"_D{k}{m}") * e[m] for m in range(n) if f"D{k}{m}" in coefs), sp.Integer(0)
+        )
+        if f"c{k}" in coefs:
+            expr += symbol(f"_c{k}") * symbol("_s")
+        new.append(expr)
+    el = sum(
+        (symbol(f"_g{k}") * symbol(f"_n{k}") for k in range(n) if f"g{k}" in coefs), sp.Integer(0)
+    )
+    fd, fg, eb = symbol("_fd"), symbol("_fg"), symbol("_eb")
+    pr0 = kernel_printer()
+    hc.online_loads = [f"const float _{c} = oc_{p.name}_{c}[(size_t)b * {N} + j];" for c in coefs]
+    hc.online_trace = (
+        [f"const float _n{k} = {pr0.doprint(new[k])};" for k in range(n)]
+        + [
+            f"const float _el = {pr0.doprint(el)};",
+            f"_eb = {pr0.doprint(fd * eb + fg * symbol('_el'))};",
+            f"_gacc += {pr0.doprint(symbol('_L') * eb + symbol('_R') * symbol('_el'))};",
+        ]
+        + [f"_e{k} = _n{k};" for k in range(n)]
+    )
+    hc.trace_names = [f"e{k}" for k in range(n)] + ["eb"]
+    hc.online_pre = [f"const float _prev_{s} = {cname(s)};" for s in ts.states]

@@ -9,12 +9,16 @@ summed in device order before the same optimiser step runs everywhere.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
 
 from snncc.backends.base import shape_for
 from snncc.errors import ModelError, ShapeError, TrainingError
+
+#: Bytes the factorised strategy may use for histories before "auto" switches to online.
+MEMORY_BUDGET = int(os.environ.get("SNNCC_MEMORY_BUDGET", 4 << 30))
 
 
 class TrainingMixin:
@@ -80,9 +84,14 @@ class TrainingMixin:
         prog.set("labels", labels)
         prog.set("loss", np.zeros(cap, np.float32))
         out = f"rec_{self.readout.name}_{self.readout.model.output_var}"
+        online = "forward_online" in functions
         for buf in self.plan.buffers:
-            if buf.role == "history" or buf.name == out:
+            if buf.name in (out, "err"):
                 prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
+            elif buf.role == "history" and not online:
+                prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
+            elif buf.role == "online" and online:  # traces and sums start at 0 every pass
+                prog.ensure(buf.name, shape_for(buf, cap, T), zero=True)
         for fn in functions:
             prog.call(fn, b, T)
         return float(prog.get("loss")[:b].sum(dtype=np.float64)), prog.get(out)[:b]
@@ -112,7 +121,29 @@ class TrainingMixin:
                         total[g] = grad if total[g] is None else total[g] + grad
         return total, loss, np.concatenate(outputs), B, T
 
+    def strategy(self, T: int) -> str:
+        """ "factorized" or "online" for sequences of T steps (see EProp.strategy)."""
+        self._require_training()
+        wanted, tr = self.training.rule.strategy, self.training
+        if wanted == "online" and not tr.online:
+            raise ModelError(
+                "EProp(strategy='online') is generated for the CPU backend, without the "
+                "per-sequence regulariser and with one readout time constant; use "
+                "strategy='factorized' here"
+            )
+        if wanted != "auto":
+            return wanted
+        need = sum(
+            np.prod(shape_for(b, self.batch_size, T)) * 4
+            for b in self.plan.buffers
+            if b.role == "history"
+        )
+        return "online" if tr.online and need > MEMORY_BUDGET else "factorized"
+
     def _forward_backward(self, x: object, y: object):
+        T = self.convert_inputs(x)[2] if not hasattr(x, "shape") else x.shape[1]
+        if self.strategy(T) == "online":
+            return self._passes(x, y, ("forward_online", "reduce_online"), True)
         return self._passes(x, y, ("forward", "backward", "accumulate"), True)
 
     # ------------------------------------------------------------------ public
