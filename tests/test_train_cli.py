@@ -1,0 +1,98 @@
+"""snncc train end to end, checkpoints (resume == uninterrupted), NaN handling, missing data."""
+
+import json
+
+import numpy as np
+import pytest
+
+import snncc
+from snncc import init, neurons
+from snncc.cli import main
+from snncc.data import SpikeDataset
+
+
+def test_snncc_train_one_epoch_smoke(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--epochs", "1", "--neurons", "32", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    for name in ("config.json", "metrics.jsonl", "metrics.csv", "checkpoint.snncc",
+                 "learning_curves.png", "raster.png"):
+        assert (out / name).exists(), name
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["dataset"] == "digits" and cfg["neurons"] == 32 and cfg["model"] == "alif"
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["epoch"] == 1 and 0.0 <= row["val_accuracy"] <= 1.0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_missing_dataset_directory_gives_instructions(tmp_path, capsys):
+    rc = main(["train", "--dataset", "shd", "--data-dir", str(tmp_path / "nowhere"),
+               "--out", str(tmp_path / "run")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "shd_train.h5" in err and "--data-dir" in err
+
+
+def _small(seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.random((40, 30, 12)) < 0.15).astype(np.uint8)
+    y = rng.integers(0, 3, 40)
+    return SpikeDataset(x, y, n_classes=3, name="tiny")
+
+
+def _model(lr=5e-3):
+    net = snncc.Network(dt=1.0, seed=1)
+    inp = net.add_input("input", 12)
+    hid = net.add_population("hidden", 20, neurons.ALIF(tau_a=100.0))
+    out = net.add_population("output", 3, neurons.LeakyIntegrator())
+    net.connect(inp, hid, name="in_hid", weight=init.Normal(0, 0.5))
+    net.connect(hid, hid, name="hid_hid", weight=init.Normal(0, 0.2), allow_self=False)
+    net.connect(hid, out, name="hid_out", weight=init.Normal(0, 0.3))
+    return snncc.compile(net, batch_size=8, rule=snncc.rules.EProp(readout="output", c_reg=1e-3),
+                         optimizer=snncc.optim.Adam(lr))
+
+
+def test_save_load_continue_equals_uninterrupted_training(tmp_path):
+    data = _small()
+    straight = _model()
+    straight.fit(data, epochs=3, seed=7, progress=False)
+    first = _model()
+    first.fit(data, epochs=1, seed=7, progress=False, checkpoint=str(tmp_path / "c.snncc"))
+    resumed = snncc.load(tmp_path / "c.snncc")
+    assert resumed.progress["epoch"] == 1 and resumed.step == first.step
+    resumed.fit(data, epochs=2, seed=7, progress=False)
+    for name in ("in_hid", "hid_hid", "hid_out"):
+        np.testing.assert_array_equal(resumed.weights[name], straight.weights[name])
+    assert resumed.step == straight.step
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = _small()
+    model = _model()
+    ckpt = tmp_path / "c.snncc"
+    model.fit(data, epochs=1, progress=False, checkpoint=str(ckpt))
+    good = ckpt.read_bytes()
+    model.optimizer.lr = 1e38  # the next steps blow the weights up: loss becomes NaN
+    with pytest.raises(snncc.TrainingError, match="loss is nan"):
+        model.fit(data, epochs=1, progress=False, checkpoint=str(ckpt))
+    assert ckpt.read_bytes() == good
+    back = snncc.load(ckpt)
+    assert back.progress["epoch"] == 1
+    assert all(np.isfinite(back.weights[k]).all() for k in ("in_hid", "hid_hid", "hid_out"))
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    import os
+
+    model = _model()
+    ckpt = tmp_path / "c.snncc"
+    model.save(ckpt)
+    before = ckpt.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk died mid-write")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        model.save(ckpt)
+    assert ckpt.read_bytes() == before  # the old checkpoint is intact
