@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from snncc.codegen.plan import Buffer, KernelPlan, PopulationPlan, _evaluate
+from snncc.codegen.plan import Buffer, KernelPlan, PopulationPlan, ProjectionPlan, _evaluate
 from snncc.codegen.printer import cname, float_literal, kernel_printer
 from snncc.codegen.render import param_loads
 from snncc.errors import ModelError
@@ -65,16 +65,10 @@ class ReadoutCode:
 
 
 @dataclass
-class ProjectionGrad:
-    name: str
-    pre: str
-    post: str
-    n_pre: int
-    n_post: int
-    sparse: bool
-    delayed: bool
-    pre_is_input: bool
-    masked: bool
+class ProjectionGrad(ProjectionPlan):
+    """A trainable projection; ``masked`` if absent synapses (no self-connection) stay 0."""
+
+    masked: bool = False
 
 
 @dataclass
@@ -209,19 +203,7 @@ def add_training(
         tp.hidden[pop.name] = _hidden_code(plan, hp, ts, eqs, fb, rule_values)
     for q in trainable:
         masked = q.mask is not None and not q.sparse
-        tp.projections.append(
-            ProjectionGrad(
-                q.name,
-                q.pre.name,
-                q.post.name,
-                q.pre.size,
-                q.post.size,
-                q.sparse,
-                q.delayed,
-                q.pre.is_input,
-                masked,
-            )
-        )
+        tp.projections.append(ProjectionGrad(**vars(plan.proj(q.name)), masked=masked))
         size = q.nnz if q.sparse else q.pre.size * q.post.size
         plan.add(Buffer(f"grad_{q.name}", "float", (size,), "grad"))
         if masked:
@@ -332,17 +314,7 @@ def _hidden_code(
             Buffer(f"{p.name}_f", "float", ("B", N), "state", rule_values["f_target"]),
             Buffer(f"hist_{p.name}_R", "float", ("B", "T", N), "history"),
         )
-        f_new = eqs.reg_state.xreplace(sub).xreplace(
-            {symbol("z"): symbol("_spike"), symbol("f"): symbol("_f_old")}
-        )
-        signal = eqs.reg_signal.xreplace(sub).xreplace({symbol("f"): symbol("_f")})
-        fwd += [
-            f"// regulariser: f <- {eqs.reg_state}",
-            f"const float _f_old = {p.name}_f[bn];",
-            f"const float _f = {printer.doprint(f_new)};",
-            f"{p.name}_f[bn] = _f;",
-            f"hist_{p.name}_R[{idx}] = {printer.doprint(signal)};",
-        ]
+        fwd += _moving_regulariser(p, eqs, rule_values, f"hist_{p.name}_R[{idx}]")
     reg_seq = "0.0F"
     if eqs.reg_mode == "sequence":
         reg_seq = kernel_printer({"T": "(float)T", "n_spikes": "_n_spikes"}).doprint(
@@ -375,6 +347,25 @@ def _hidden_code(
         reg_seq,
         feedback,
     )
+
+
+def _moving_regulariser(
+    p: PopulationPlan, eqs: RuleEquations, rule_values: dict, target: str
+) -> list[str]:
+    """f <- reg_state (per neuron, in the forward pass); ``target`` <- R = reg_signal(f)."""
+    sub = {symbol(k): sp.Float(v) for k, v in rule_values.items()}
+    f_new = eqs.reg_state.xreplace(sub).xreplace(
+        {symbol("z"): symbol("_spike"), symbol("f"): symbol("_f_old")}
+    )
+    signal = eqs.reg_signal.xreplace(sub).xreplace({symbol("f"): symbol("_f")})
+    printer = kernel_printer()
+    return [
+        f"// regulariser: f <- {eqs.reg_state}",
+        f"const float _f_old = {p.name}_f[bn];",
+        f"const float _f = {printer.doprint(f_new)};",
+        f"{p.name}_f[bn] = _f;",
+        f"{target} = {printer.doprint(signal)};",
+    ]
 
 
 def _readout_code(rp: PopulationPlan, rts: TraceSystem, rule: EProp) -> ReadoutCode:
@@ -508,17 +499,7 @@ def _online_hidden(
     fwd += [f"oc_{p.name}_{c}[bn] = {pr.doprint(e)};" for c, e in coefs.items()]
     fwd.append(f"{p.name}_psi[bn] = psi;")
     if eqs.reg_mode == "moving":
-        sub = {symbol(k): sp.Float(v) for k, v in rule_values.items()}
-        f_new = eqs.reg_state.xreplace(sub).xreplace(
-            {symbol("z"): symbol("_spike"), symbol("f"): symbol("_f_old")}
-        )
-        signal = eqs.reg_signal.xreplace(sub).xreplace({symbol("f"): symbol("_f")})
-        fwd += [
-            f"const float _f_old = {p.name}_f[bn];",
-            f"const float _f = {kernel_printer().doprint(f_new)};",
-            f"{p.name}_f[bn] = _f;",
-            f"oR_{p.name}[bn] = {kernel_printer().doprint(signal)};",
-        ]
+        fwd += _moving_regulariser(p, eqs, rule_values, f"oR_{p.name}[bn]")
     else:
         fwd.append(f"oR_{p.name}[bn] = 0.0F;")
     hc.online_forward = fwd

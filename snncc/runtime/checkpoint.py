@@ -2,6 +2,8 @@
 
 Writes go to a temp file in the same directory, are fsynced, then renamed over the old file,
 so a crash at any moment leaves either the old or the new checkpoint, never half of one.
+Under MPI only rank 0 writes, and ``load`` reads on rank 0 and broadcasts the bytes, so the
+checkpoint need not be on a file system every node sees.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def save_model(model, path) -> None:
+    if not model.comm.is_root:  # the ranks hold the same state; rank 0 writes it
+        return
     payload = {
         "format": FORMAT,
         "net": model.net,
@@ -49,12 +53,18 @@ def save_model(model, path) -> None:
 def load(path, backend: str | None = None, devices=None):
     """Rebuild a model from ``path`` (compiling it, usually from the build cache)."""
     from snncc.runtime.compiler import compile as compile_net
+    from snncc.runtime.parallel import world
 
     path = Path(path)
-    if not path.exists():
-        raise SnnccError(f"no checkpoint at {path}")
+
+    def read() -> bytes:
+        if not path.exists():
+            raise SnnccError(f"no checkpoint at {path}")
+        return path.read_bytes()
+
+    data = world().bcast_from_root(read, f"reading {path}")  # rank 0 reads, all get it
     try:
-        payload = pickle.loads(path.read_bytes())
+        payload = pickle.loads(data)
     except Exception as err:
         raise SnnccError(f"{path} is not a readable snncc checkpoint ({err})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

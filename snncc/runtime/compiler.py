@@ -46,7 +46,7 @@ def compile(  # noqa: A001 - the public name the API promises
     net: Network,
     batch_size: int = 32,
     backend: str = "cpu",
-    device: int = 0,
+    device: int | None = None,
     rule=None,
     optimizer=None,
     devices: Sequence[int] | None = None,
@@ -55,11 +55,32 @@ def compile(  # noqa: A001 - the public name the API promises
 
     With ``rule`` (e.g. ``snncc.rules.EProp(readout="output")``) and ``optimizer``
     (``snncc.optim.Adam(1e-3)``) the model can also train.
+
+    ``devices=[0, 1, ...]`` splits each batch across several devices of this process (one
+    program each; for "cpu" separate instances), ``batch_size`` being the capacity of each.
+    ``device`` defaults to 0, or under MPI with backend "cuda" to the rank's index on its node
+    (one rank per GPU). Under MPI rank 0 compiles first and the other ranks then load its
+    build from the content-hash cache; the ranks start from rank 0's weights.
     """
+    from snncc.runtime.parallel import world
+
     plan, tp, sources = plan_and_render(net, batch_size, backend, rule, optimizer)
-    devs = list(devices) if devices is not None else [device]
-    programs = [load_program(backend, plan, sources, d) for d in devs]
-    return CompiledModel(net, plan, programs, training=tp, optimizer=optimizer)
+    comm = world()
+    if devices is not None:
+        devs = list(devices)
+    elif device is not None:
+        devs = [device]
+    else:
+        devs = [comm.local_rank if comm.parallel and backend == "cuda" else 0]
+    if not devs:
+        raise ModelError("devices is empty; give at least one device, e.g. devices=[0]")
+    programs = comm.first_rank0(
+        lambda: [load_program(backend, plan, sources, d) for d in devs], "compiling"
+    )
+    model = CompiledModel(net, plan, programs, training=tp, optimizer=optimizer)
+    model._comm = comm
+    model.sync_replicas()  # e.g. a network built without a seed differs per rank
+    return model
 
 
 def generate(

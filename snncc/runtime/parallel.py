@@ -82,7 +82,7 @@ class RankFailure(SnnccError):
         self.what = what
         where = f" while {what}" if what else ""
         if len(self.ranks) == 1:
-            (r, m), = self.messages.items()
+            ((r, m),) = self.messages.items()
             text = f"rank {r} failed{where}: {m}"
         else:
             names = ", ".join(map(str, self.ranks))
@@ -225,12 +225,13 @@ class Communicator:
         """
         if not self.parallel:
             return fn()
-        result = self.guarded(fn, what, run=self.rank == 0)
-        leader = self.local_rank == 0 and self.rank != 0
-        value = self.guarded(fn, what, run=leader)
-        result = value if leader else result
-        value = self.guarded(fn, what, run=self.local_rank != 0)
-        return value if self.local_rank != 0 else result
+        result = None
+        local = self.local_rank  # rank 0 is local rank 0 of its node
+        for turn in (self.rank == 0, local == 0 and self.rank != 0, local != 0):
+            value = self.guarded(fn, what, run=turn)
+            if turn:
+                result = value
+        return result
 
     def bcast_from_root(self, fn: Callable[[], object], what: str = "") -> object:
         """Rank 0 computes ``fn()`` (e.g. reads a checkpoint) and every rank gets the result."""

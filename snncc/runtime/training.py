@@ -3,18 +3,23 @@
 Per batch: forward (time loop in generated code, histories stored), backward (adjoint
 recursions), accumulate (event-driven dW = s^T Q) and, for train_batch, one optimiser step.
 With several devices the batch is split, each device computes its share and the gradients are
-summed in device order before the same optimiser step runs everywhere.
+summed in device order before the same optimiser step runs everywhere. Under MPI (one process
+per rank, see runtime/parallel.py) the global batch is first split by rank; each rank sums its
+devices' gradients, the ranks all-reduce them (one non-blocking reduction per parameter), and
+every rank takes the same optimiser step on its own copy of the weights. Only rank 0 writes
+checkpoints and calls ``on_epoch``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 
-from snncc.backends.base import shape_for
+from snncc.backends.base import shape_for, static_shape
 from snncc.errors import ModelError, ShapeError, TrainingError
 
 #: Bytes the factorised strategy may use for histories before "auto" switches to online.
@@ -22,6 +27,16 @@ MEMORY_BUDGET = int(os.environ.get("SNNCC_MEMORY_BUDGET", 4 << 30))
 
 
 class TrainingMixin:
+    @property
+    def comm(self):
+        """This process's communicator (MPI ranks, or the single process)."""
+        comm = self.__dict__.get("_comm")
+        if comm is None:
+            from snncc.runtime.parallel import world
+
+            comm = world()
+        return comm
+
     # ------------------------------------------------------------------ checks
     def _require_training(self) -> None:
         if self.training is None:
@@ -99,27 +114,122 @@ class TrainingMixin:
     def _grad_names(self) -> list[str]:
         return [f"grad_{name}" for _, name, _ in self.training.params]
 
-    def _passes(self, x: object, y: object, functions: Sequence[str], with_grads: bool):
-        """Run the batch split over devices (then by capacity); sum losses and gradients.
+    def _passes(
+        self,
+        x: object,
+        y: object,
+        functions: Sequence[str],
+        with_grads: bool,
+        upload: bool = False,
+        what: str = "",
+    ):
+        """Run this rank's share of the batch on its devices (then by capacity) and reduce.
 
-        Returns (gradients by buffer name or None, loss, outputs, B, T)."""
+        The global batch is split by rank (``comm.shard``), a rank's share over its devices
+        (``_shares``), a device's share in chunks of at most its capacity. Losses, correct
+        counts and gradients are summed over chunks and devices in order on the host, then over
+        ranks (``comm.reduce``: one Iallreduce per parameter, overlapping the next one's copy).
+        With ``upload`` the summed gradients are written to every device for the optimiser;
+        that is skipped when a single pass on the single device left them there already.
+        A failure on any rank raises RankFailure on every rank (single process: the error).
+
+        Returns (gradients by buffer name, or None when left on the device; loss; correct
+        decisions; B; T), all over the global batch.
+        """
         self._require_training()
-        converted, B, T = self.convert_inputs(x)
-        y = self._check_targets(y, B, T)
-        total = dict.fromkeys(self._grad_names()) if with_grads else None
-        loss, outputs = 0.0, []
-        for prog, (lo, hi) in zip(self.programs, self._shares(B), strict=True):
-            for start, stop, chunk in self.chunks(converted, T, lo, hi):
+        comm = self.comm
+        B, T, loss, correct, held, error = 0, 0, 0.0, 0, [], None
+        try:
+            B, T, loss, correct, held = self._local_passes(x, y, functions, with_grads, comm)
+        except Exception as err:  # reported to every rank by comm.reduce
+            if not comm.parallel:
+                raise
+            error = err
+        specs, on_ready = [], None
+        passes = sum(len(earlier) + last for _, earlier, last in held)
+        if with_grads and (not upload or comm.parallel or passes != 1):
+            for g in self._grad_names():
+                shape = static_shape(self.plan.buffer(g), self.batch_size)
+                specs.append((g, partial(self._local_gradient, g, held, shape), shape))
+            if upload:
+
+                def on_ready(name: str, value: np.ndarray) -> None:
+                    for prog in self.programs:
+                        prog.set(name, value)
+
+        values, total = comm.reduce(
+            [loss, correct], specs, error, on_ready, what=what or "running a batch"
+        )
+        return (total if specs else None), float(values[0]), int(values[1]), B, T
+
+    def _local_passes(self, x, y, functions: Sequence[str], with_grads: bool, comm):
+        """This rank's passes: (B, T, loss, correct, held gradients).
+
+        ``held`` has one (program, [gradients of its earlier chunks], whether its last chunk's
+        gradients are still in its buffers) per device; :meth:`_local_gradient` sums them.
+        """
+        names = self._grad_names() if with_grads else []
+        n_steps, B = None, None
+        if comm.parallel:
+            B = _batch_len(x)
+            lo, hi = comm.shard(B)
+            n_steps = self._global_steps(x)  # events: every shard runs the full batch's T
+            y_all = np.asarray(y)
+            if len(y_all) != B:
+                raise ShapeError(f"{len(y_all)} labels/targets for a batch of {B} examples")
+            if hi == lo:  # fewer examples than ranks: nothing to do here
+                return B, 0, 0.0, 0, []
+            x, y = _take(x, lo, hi), y_all[lo:hi]
+        converted, b, T = self.convert_inputs(x, n_steps)
+        y = self._check_targets(y, b, T)
+        ce = self.training.rule.loss == "cross_entropy"
+        loss, correct, held = 0.0, 0, []
+        for prog, (a, z) in zip(self.programs, self._shares(b), strict=True):
+            chunks = self.chunks(converted, T, a, z)
+            earlier = []
+            for k, (start, stop, chunk) in enumerate(chunks):
                 part_loss, out = self._run_pass(
                     prog, chunk, stop - start, y[start:stop], T, functions
                 )
                 loss += part_loss
-                outputs.append(out)
-                if with_grads:  # summed in device order: deterministic
-                    for g in total:
-                        grad = prog.get(g)
-                        total[g] = grad if total[g] is None else total[g] + grad
-        return total, loss, np.concatenate(outputs), B, T
+                if ce:
+                    correct += int(np.sum(self._decide(out) == y[start:stop]))
+                if names and k < len(chunks) - 1:  # the next pass overwrites them
+                    earlier.append({g: prog.get(g) for g in names})
+            held.append((prog, earlier, bool(chunks) and bool(names)))
+        return (b if B is None else B), T, loss, correct, held
+
+    @staticmethod
+    def _local_gradient(name: str, held: list, shape: tuple[int, ...]) -> np.ndarray:
+        """Sum of one gradient over this rank's chunks and devices, in order (deterministic)."""
+        total = None
+        for prog, earlier, last in held:
+            parts = [e[name] for e in earlier] + ([prog.get(name)] if last else [])
+            for part in parts:
+                total = part if total is None else total + part
+        return total if total is not None else np.zeros(shape, np.float32)
+
+    def _global_steps(self, x: object) -> int | None:
+        """T of event-list inputs over the whole batch (None for dense arrays or if unclear).
+
+        A shard's own events may end earlier; every rank must run the steps the full batch
+        would, or the loss (and gradients) would differ from a single process.
+        """
+        items = x.values() if isinstance(x, Mapping) else [x]
+        steps = set()
+        for events in items:
+            if isinstance(events, np.ndarray) or not isinstance(events, (list, tuple)):
+                return None
+            try:
+                ends = [
+                    np.floor(np.asarray(t, np.float64) / self.net.dt).max() + 1
+                    for t, _ in events
+                    if len(t)
+                ]
+            except Exception:  # malformed: the conversion will say what is wrong
+                return None
+            steps.add(int(max(ends, default=1)))
+        return steps.pop() if len(steps) == 1 else None
 
     def strategy(self, T: int) -> str:
         """ "factorized" or "online" for sequences of T steps (see EProp.strategy)."""
@@ -140,11 +250,11 @@ class TrainingMixin:
         )
         return "online" if tr.online and need > MEMORY_BUDGET else "factorized"
 
-    def _forward_backward(self, x: object, y: object):
+    def _forward_backward(self, x: object, y: object, **kw):
         T = self.convert_inputs(x)[2] if not hasattr(x, "shape") else x.shape[1]
         if self.strategy(T) == "online":
-            return self._passes(x, y, ("forward_online", "reduce_online"), True)
-        return self._passes(x, y, ("forward", "backward", "accumulate"), True)
+            return self._passes(x, y, ("forward_online", "reduce_online"), True, **kw)
+        return self._passes(x, y, ("forward", "backward", "accumulate"), True, **kw)
 
     # ------------------------------------------------------------------ public
     def feedback(self, population: str) -> np.ndarray:
@@ -179,7 +289,7 @@ class TrainingMixin:
         One entry per trainable projection (shaped like its weights, (pre, post)) and
         ``"<readout>.<param>"`` (e.g. ``"output.bias"``) for trained readout parameters.
         """
-        total, _, _, _, _ = self._forward_backward(x, y)
+        total, _, _, _, _ = self._forward_backward(x, y, what="computing gradients")
         return self._named(total)
 
     def _named(self, total: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -204,8 +314,9 @@ class TrainingMixin:
             raise ModelError(
                 "train_batch needs an optimizer: compile(..., optimizer=snncc.optim.Adam())"
             )
-        total, loss, outputs, B, T = self._forward_backward(x, y)
-        if not math.isfinite(loss):
+        what = f"training step {self.step + 1}"
+        _, loss, correct, B, _ = self._forward_backward(x, y, upload=True, what=what)
+        if not math.isfinite(loss):  # the global loss: every rank stops here alike
             raise TrainingError(
                 f"the loss is {loss} at optimiser step {self.step + 1}; no weight was changed. "
                 "Lower the learning rate or check the input scaling."
@@ -213,13 +324,13 @@ class TrainingMixin:
         self.step += 1
         clamp = self.training.rule.weight_clamp or (-3.4e38, 3.4e38)
         scalars = np.array([*self.optimizer.scalars(self.step), *clamp], np.float32)
-        for prog in self.programs:
-            if len(self.programs) > 1:
-                for g, value in total.items():
-                    prog.set(g, value)
+        for prog in self.programs:  # the summed gradients are on every device already
             prog.set("opt_scalars", scalars)
             prog.call("optimize", self.batch_size, 1)
-        return {"loss": loss / B, **self._metrics(outputs, y)}
+        out = {"loss": loss / B}
+        if self.training.rule.loss == "cross_entropy":
+            out["accuracy"] = correct / B
+        return out
 
     def _metrics(self, outputs: np.ndarray, y: object) -> dict[str, float]:
         if self.training.rule.loss != "cross_entropy":
@@ -247,15 +358,18 @@ class TrainingMixin:
         return self._decide(self.run(x, record=[key])[key])
 
     def evaluate(self, data, batch_size: int | None = None) -> dict[str, float]:
-        """Mean loss and accuracy over a dataset (anything with .batches(), or (x, y))."""
+        """Mean loss and accuracy over a dataset (anything with .batches(), or (x, y)).
+
+        Under MPI every rank must call it; each evaluates its shard of every batch.
+        """
         self._require_training()
         loss, correct, n = 0.0, 0, 0
-        for x, y in _batches(data, batch_size or self.batch_size * len(self.programs)):
-            _, l_, outputs, B, _ = self._passes(x, y, ("forward",), False)
+        bs = batch_size or self.batch_size * len(self.programs) * self.comm.size
+        for x, y in _batches(data, bs):
+            _, l_, c, B, _ = self._passes(x, y, ("forward",), False, what="evaluating")
             loss += l_
             n += B
-            if self.training.rule.loss == "cross_entropy":
-                correct += int(np.sum(self._decide(outputs) == y))
+            correct += c
         out = {"loss": loss / max(n, 1)}
         if self.training.rule.loss == "cross_entropy":
             out["accuracy"] = correct / max(n, 1)
@@ -278,8 +392,33 @@ class TrainingMixin:
             for prog in self.programs:
                 prog.set(name, value)
 
+    def _replica_state(self) -> dict[str, np.ndarray]:
+        """What every rank must hold alike: weights, parameters, optimiser state."""
+        prog = self.programs[0]
+        return {
+            b.name: prog.get(b.name)
+            for b in self.plan.buffers
+            if b.role in ("weight", "param", "optimizer") and prog.has(b.name)
+        }
+
+    def _set_replica_state(self, state: dict[str, np.ndarray]) -> None:
+        for name, value in state.items():
+            for prog in self.programs:
+                prog.set(name, value)
+
+    def sync_replicas(self) -> bool:
+        """Under MPI: make every rank's weights and optimiser state equal rank 0's (collective).
+
+        Returns True if some rank differed. Called after compiling and after every epoch.
+        """
+        return self.comm.sync_replicas(self._replica_state, self._set_replica_state)
+
     def save(self, path) -> None:
-        """Write a checkpoint atomically (temp file, fsync, rename): a crash never corrupts it."""
+        """Write a checkpoint atomically (temp file, fsync, rename): a crash never corrupts it.
+
+        Under MPI only rank 0 writes (the ranks hold the same state); on the others it does
+        nothing, so it may be called on every rank or on rank 0 alone.
+        """
         from snncc.runtime.checkpoint import save_model
 
         save_model(self, path)
@@ -301,10 +440,16 @@ class TrainingMixin:
         Shuffling depends only on (seed, epoch), and the epoch counter is saved in checkpoints,
         so a run resumed from ``snncc.load`` continues exactly as if never interrupted.
         ``on_epoch(record)`` is called after each epoch (for logging).
+
+        Under MPI every rank calls ``fit`` with the same data; ``batch_size`` is global and
+        each rank trains on its shard of every batch. Only rank 0 shows progress, writes the
+        checkpoint and calls ``on_epoch``; a failure there stops every rank (RankFailure).
         """
         from tqdm.auto import tqdm
 
-        bs = batch_size or self.batch_size * len(self.programs)
+        comm = self.comm
+        progress = progress and comm.is_root
+        bs = batch_size or self.batch_size * len(self.programs) * comm.size
         self.progress = getattr(self, "progress", {}) or {}
         start = int(self.progress.get("epoch", 0))
         history = []
@@ -327,10 +472,18 @@ class TrainingMixin:
                 record.update({f"val_{k}": v for k, v in val.items()})
             self.progress = {"epoch": epoch + 1, "seed": seed}
             history.append(record)
-            if checkpoint is not None:
-                self.save(checkpoint)
-            if on_epoch is not None:
-                on_epoch(record)
+            self.sync_replicas()
+
+            def finish_epoch(record=record) -> None:
+                if checkpoint is not None:
+                    self.save(checkpoint)
+                if on_epoch is not None:
+                    on_epoch(record)
+
+            if comm.parallel:  # rank 0 writes; a failure there stops every rank
+                comm.guarded(finish_epoch, f"finishing epoch {epoch + 1}", run=comm.is_root)
+            else:
+                finish_epoch()
             if progress:
                 tqdm.write(
                     " ".join(
@@ -339,6 +492,23 @@ class TrainingMixin:
                     )
                 )
         return history
+
+
+def _batch_len(x: object) -> int:
+    """Examples in a batch of inputs (the first input's, for a dict of inputs)."""
+    if isinstance(x, Mapping):
+        x = next(iter(x.values()), ())
+    try:
+        return len(x)
+    except TypeError:
+        raise ShapeError(f"inputs: expected a batch of examples, got {type(x).__name__}") from None
+
+
+def _take(x: object, lo: int, hi: int) -> object:
+    """Examples lo..hi of a batch of inputs (array, list of event pairs, or dict of them)."""
+    if isinstance(x, Mapping):
+        return {k: v[lo:hi] for k, v in x.items()}
+    return x[lo:hi]
 
 
 def _shuffled(data, batch_size: int, seed: int, epoch: int):
