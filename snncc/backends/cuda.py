@@ -22,6 +22,9 @@ from snncc.backends.diagnostics import explain
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError, SnnccError
 
+#: Capture each run's launch sequence into a CUDA graph (needs PyCUDA stream capture; off until
+#: measured on a GPU: the plain host loop is the tested path).
+USE_GRAPHS = os.environ.get("SNNCC_CUDA_GRAPHS") == "1"
 NVCC_FLAGS = ["-O3", "--fmad=false", "-std=c++17", "-diag-suppress", "177,550"]
 
 
@@ -228,6 +231,10 @@ class CudaProgram(Program):
                     self._graphs[key] = graph
                 except Exception:  # capture unsupported by this PyCUDA: plain host loop
                     graph = None
+                    try:
+                        self.stream.end_capture()
+                    except Exception:
+                        pass
             if graph is not None:
                 graph.launch(self.stream)
             else:
