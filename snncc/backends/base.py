@@ -37,7 +37,7 @@ class Program:
         self._present: dict[str, tuple[int, ...]] = {}
         for buf in plan.buffers:
             shape = static_shape(buf, self.capacity)
-            if shape is not None:
+            if shape is not None and buf.role != "online":  # online traces: only when used
                 init = np.broadcast_to(np.asarray(buf.init, dtype=DTYPES[buf.ctype]), shape)
                 self._store(buf.name, np.array(init, order="C"))  # a copy: never the plan's
 

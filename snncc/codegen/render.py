@@ -8,6 +8,7 @@ only place those lines inside loops and kernels. Templates are looked up in
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,7 +32,9 @@ def template_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "templates"
 
 
+@functools.cache
 def environment(backend: str) -> jinja2.Environment:
+    """One Jinja2 environment per backend and process (it caches compiled templates)."""
     root = template_dir()
     loader = jinja2.ChoiceLoader(
         [
