@@ -159,6 +159,7 @@ def _positive_int(text: str) -> int:
 
 
 # ---------------------------------------------------------------------------------- main
+from snncc.bench import add_bench, run_bench  # noqa: E402 - kept beside the registry
 from snncc.experiment import add_train, run_train  # noqa: E402 - kept beside the registry
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -168,6 +169,7 @@ Run = Callable[[argparse.Namespace], int]
 COMMANDS: list[tuple[str, AddArguments, Run]] = [
     ("train", add_train, run_train),
     ("inspect", add_inspect, run_inspect),
+    ("bench", add_bench, run_bench),
 ]
 
 

@@ -141,15 +141,42 @@ def run_train(args: argparse.Namespace) -> int:
 
     Writes config.json, metrics.jsonl/csv, checkpoint.snncc and PNG plots to the run directory;
     --resume DIR continues a run exactly where its last checkpoint left it.
+
+    Under MPI (``mpirun -n 4 snncc train ...``, one rank per GPU) --batch-size is global: each
+    rank trains on its share of every batch and rank 0 alone prints and writes the run
+    directory. If any rank fails, every rank stops and the job exits non-zero naming the rank.
     """
+    from snncc.runtime.parallel import RankFailure, abort, describe, world
+
+    comm = world()
+    if not comm.parallel:
+        return _train(args, comm)
+    try:
+        return _train(args, comm)
+    except RankFailure as err:  # raised on every rank at once: all exit together
+        if comm.is_root or comm.rank in err.ranks:
+            print(f"snncc train: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # this rank alone: the others would wait for it forever
+        abort(describe(err))
+        raise
+
+
+def _train(args: argparse.Namespace, comm) -> int:
     import snncc
     from snncc.errors import SnnccError, TrainingError
 
+    def say(*a, **kw) -> None:  # rank 0 speaks for the job
+        if comm.is_root:
+            print(*a, **kw)
+
     cfg = resolve(args)
+    cfg.out = comm.bcast(cfg.out)  # the default name has the time in it
     run = Path(args.resume or cfg.out)
-    run.mkdir(parents=True, exist_ok=True)
+    if comm.is_root:
+        run.mkdir(parents=True, exist_ok=True)
     try:
-        train, test = load_data(cfg)
+        train, test = comm.guarded(lambda: load_data(cfg), "loading the data")
     except FileNotFoundError as err:  # DatasetNotFoundError carries the instructions
         print(f"snncc train: {err}", file=sys.stderr)
         return 2
@@ -158,11 +185,13 @@ def run_train(args: argparse.Namespace) -> int:
         model = snncc.load(ckpt, backend=cfg.backend, devices=cfg.devices)
         done = int(model.progress.get("epoch", 0))
         remaining = max(cfg.epochs - done, 0)
-        print(f"resuming {run} after epoch {done}; {remaining} epochs to go")
+        say(f"resuming {run} after epoch {done}; {remaining} epochs to go")
     else:
-        (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        if comm.is_root:
+            (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         net = build_network(cfg, train.n_inputs, train.n_classes)
-        per_device = max(1, -(-cfg.batch_size // len(cfg.devices or [0])))
+        share = comm.max_share(cfg.batch_size)  # the global batch is split by rank first
+        per_device = max(1, -(-share // len(cfg.devices or [0])))
         rule = snncc.rules.EProp(readout="output", c_reg=cfg.c_reg, f_target=10.0)
         model = snncc.compile(
             net,
@@ -174,9 +203,10 @@ def run_train(args: argparse.Namespace) -> int:
         )
         remaining = cfg.epochs
     kind = "recurrent" if cfg.recurrent else "feed-forward"
-    print(
+    ranks = f", {comm.size} MPI ranks" if comm.parallel else ""
+    say(
         f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train} with eProp, "
-        f"backend {cfg.backend}; run directory {run}"
+        f"backend {cfg.backend}{ranks}; run directory {run}"
     )
 
     def log(record: dict) -> None:
@@ -203,15 +233,18 @@ def run_train(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             on_epoch=log,
         )
-    except TrainingError as err:
-        print(f"snncc train: stopped: {err}\nThe last good checkpoint is {ckpt}.", file=sys.stderr)
+    except TrainingError as err:  # the loss is global: every rank stops here
+        say(f"snncc train: stopped: {err}\nThe last good checkpoint is {ckpt}.", file=sys.stderr)
         return 1
     except SnnccError as err:
+        if comm.parallel:  # run_train tells a failure of all ranks from one of this rank
+            raise
         print(f"snncc train: {err}", file=sys.stderr)
         return 2
     final = model.evaluate(test)
-    print(f"test accuracy {final.get('accuracy', float('nan')):.4f}, loss {final['loss']:.4f}")
-    plot_run(run, model, test)
+    say(f"test accuracy {final.get('accuracy', float('nan')):.4f}, loss {final['loss']:.4f}")
+    if comm.is_root:
+        plot_run(run, model, test)
     return 0
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import snncc
-from snncc import init, neurons
+from snncc import neurons
 
 
 def _lif_constant_drive(I0, tau, v_th, T):

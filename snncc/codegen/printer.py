@@ -38,7 +38,10 @@ def reserved_names() -> frozenset[str]:
 
     names = set(CXX_KEYWORDS) | {"psi"}  # psi: the surrogate's local in generated code
     for path in template_dir().rglob("*.j2"):
-        code = re.sub(r"//[^\n]*|\{#.*?#\}", "", path.read_text(), flags=re.S)
+        text = re.sub(
+            r"//[^\n]*|\{#.*?#\}|\{\{.*?\}\}|\{%.*?%\}", " ", path.read_text(), flags=re.S
+        )
+        code = text
         names |= set(re.findall(r"\b[A-Za-z_]\w*\b", code))
     names |= {f + "f" for f in ("exp", "log", "sqrt", "pow", "fabs", "fmax", "fmin", "tanh")}
     return frozenset(n for n in names if not n.startswith("_"))
@@ -131,6 +134,10 @@ class Float32Printer(C99CodePrinter):
         for e, c in reversed(expr.args[:-1]):
             out = f"(({self._print(c)}) ? ({self._print(e)}) : ({out}))"
         return out
+
+    def _print_And(self, expr: sp.And) -> str:
+        # comparisons have no side effects: '&' keeps the loop free of branches (vectorisable)
+        return " & ".join(f"({self._print(a)})" for a in expr.args)
 
     def _print_Relational(self, expr: sp.Expr) -> str:
         return f"{self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)}"

@@ -60,7 +60,7 @@ class PopulationCode:
     load: list[str] = field(default_factory=list)
     update: list[str] = field(default_factory=list)
     store: list[str] = field(default_factory=list)
-    record: list[str] = field(default_factory=list)
+    record: list[str] = field(default_factory=list)  # reads the stored state back
 
 
 def param_loads(p: PopulationPlan, names: set[str] | None = None) -> list[str]:
@@ -116,7 +116,9 @@ def population_code(p: PopulationPlan) -> PopulationCode:
         pc.store.append(f"{spike_slot(p, 'cur')}[bn] = _spike;")
     for s in upd.states:
         rec = f"rec_{p.name}_{s}"
-        pc.record.append(f"if ({rec}) {rec}[((size_t)b * T + t) * {p.size} + j] = {cname(s)};")
+        pc.record.append(
+            f"if ({rec}) {rec}[((size_t)b * T + t) * {p.size} + j] = {p.name}_{s}[bn];"
+        )
     return pc
 
 

@@ -27,11 +27,13 @@ What overlaps (per step, ``P`` parameters, in order p = 1..P):
    copies and host sums of p+1..P, and the metrics reduction;
 3. results are waited for in order; as soon as p is reduced it is uploaded to every local device
    (``on_ready``), overlapping the reduction of p+1..P still in flight.
-   The forward/backward kernels are not overlapped: the generated ``accumulate`` computes all
-   projections in one call, so no gradient exists before the whole backward pass ends.
+The forward/backward/accumulate kernels are not overlapped with any reduction: the generated
+``accumulate`` computes every projection's gradient in one call, so no gradient exists before
+the whole backward pass has ended (see docs/scaling.md for what would change that).
 MPICH and Open MPI progress non-blocking collectives only inside MPI calls unless an async
-progress thread is enabled (``MPIR_CVAR_ASYNC_PROGRESS=1`` / ``OMPI_MCA_opal_progress_thread``),
-so :meth:`Communicator.reduce` calls ``Testall`` after each copy to drive progress.
+progress thread is enabled (``MPIR_CVAR_ASYNC_PROGRESS=1`` / ``OMPI_MCA_opal_progress_thread``)
+or the network offloads them, so :meth:`Communicator.reduce` calls ``Testall`` on the requests
+in flight after each copy and after each upload to drive progress.
 
 NCCL: :class:`NcclReducer` is a hook for all-reducing the gradient buffers where they live on
 the GPU (cupy.cuda.nccl, communicator id broadcast over MPI). It is opt-in (``SNNCC_NCCL=1``)
@@ -233,6 +235,10 @@ class Communicator:
                 result = value
         return result
 
+    def bcast(self, obj: object) -> object:
+        """Rank 0's ``obj`` on every rank (e.g. a run directory named after the clock)."""
+        return self.comm.bcast(obj, root=0) if self.parallel else obj
+
     def bcast_from_root(self, fn: Callable[[], object], what: str = "") -> object:
         """Rank 0 computes ``fn()`` (e.g. reads a checkpoint) and every rank gets the result."""
         if not self.parallel:
@@ -285,7 +291,7 @@ class Communicator:
         status = np.array([1.0 if error is not None else 0.0, *values], np.float64)
         sreq = self.comm.Iallreduce(MPI.IN_PLACE, status, op=MPI.SUM)
         late = None
-        for (name, g), req in zip(bufs, reqs, strict=True):
+        for k, ((name, g), req) in enumerate(zip(bufs, reqs, strict=True)):
             req.Wait()
             out[name] = g
             if on_ready is not None and error is None and late is None:
@@ -293,6 +299,7 @@ class Communicator:
                     on_ready(name, g)
                 except Exception as err:  # after the status went out: fatal for this rank
                     late = err
+                MPI.Request.Testall(reqs[k + 1 :] + [sreq])
         sreq.Wait()
         if status[0] > 0:
             self._fail(error, what)
@@ -363,9 +370,13 @@ def excepthook(etype, value, tb) -> None:
         sys.__excepthook__(etype, value, tb)
         return
     if isinstance(value, RankFailure):
-        if comm.is_root or comm.rank in value.ranks:
+        if comm.is_root:
             sys.stderr.write(f"snncc: {value}\n")
-            sys.stderr.flush()
+        cause = value.__cause__
+        if comm.rank in value.ranks and cause is not None:  # the failed rank adds its traceback
+            text = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+            sys.stderr.write(f"snncc: rank {comm.rank}: {text}")
+        sys.stderr.flush()
         return
     text = "".join(traceback.format_exception(etype, value, tb))
     sys.stderr.write(f"snncc: rank {comm.rank} failed: {etype.__name__}: {value}\n{text}")
@@ -394,9 +405,7 @@ class NcclReducer:
     metrics. Training uses it only when :func:`nccl_reducer` returns one.
     """
 
-    def __init__(self, comm: Communicator):
-        from cupy.cuda import nccl
-
+    def __init__(self, comm: Communicator, nccl):
         self.nccl = nccl
         uid = comm.comm.bcast(nccl.get_unique_id() if comm.is_root else None, root=0)
         self.nc = nccl.NcclCommunicator(comm.size, uid, comm.rank)
@@ -419,15 +428,19 @@ class NcclReducer:
 
 
 def nccl_reducer(comm: Communicator, programs: Sequence) -> NcclReducer | None:
-    """An NcclReducer if asked for (SNNCC_NCCL=1), usable (one CUDA program) and importable."""
+    """Collective: an NcclReducer if asked for (SNNCC_NCCL=1 on every rank), usable (one CUDA
+    program per rank) and importable on every rank; else None (the MPI host path)."""
     if os.environ.get("SNNCC_NCCL", "").strip().lower() not in _TRUE or not comm.parallel:
         return None
     if len(programs) != 1 or getattr(programs[0], "backend", "") != "cuda":
         return None
     try:
-        return NcclReducer(comm)
-    except Exception:  # cupy/NCCL missing or unusable: the MPI host path works everywhere
+        from cupy.cuda import nccl
+    except Exception:  # cupy/NCCL missing here
+        nccl = None
+    if not comm.comm.allreduce(nccl is not None, op=_mpi().LAND):  # all ranks or none
         return None
+    return NcclReducer(comm, nccl)
 
 
 __all__ = [

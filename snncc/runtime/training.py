@@ -130,7 +130,7 @@ class TrainingMixin:
         counts and gradients are summed over chunks and devices in order on the host, then over
         ranks (``comm.reduce``: one Iallreduce per parameter, overlapping the next one's copy).
         With ``upload`` the summed gradients are written to every device for the optimiser;
-        that is skipped when a single pass on the single device left them there already.
+        that is skipped when one pass on the only device of the only rank left them there.
         A failure on any rank raises RankFailure on every rank (single process: the error).
 
         Returns (gradients by buffer name, or None when left on the device; loss; correct
@@ -147,7 +147,19 @@ class TrainingMixin:
             error = err
         specs, on_ready = [], None
         passes = sum(len(earlier) + last for _, earlier, last in held)
-        if with_grads and (not upload or comm.parallel or passes != 1):
+        what = what or "running a batch"
+        nccl = self._nccl() if with_grads and upload else None
+        if nccl is not None:  # the same choice on every rank: one CUDA device each, opt-in
+            values, _ = comm.reduce([loss, correct], (), error, what=what)
+            prog = self.programs[0]
+            if passes != 1:  # several chunks (summed here) or none (zeros) on this rank
+                for g in self._grad_names():
+                    shape = static_shape(self.plan.buffer(g), self.batch_size)
+                    prog.set(g, self._local_gradient(g, held, shape))
+            nccl.allreduce(prog, self._grad_names())
+            return None, float(values[0]), int(values[1]), B, T
+        in_place = upload and not comm.parallel and len(self.programs) == 1 and passes == 1
+        if with_grads and not in_place:
             for g in self._grad_names():
                 shape = static_shape(self.plan.buffer(g), self.batch_size)
                 specs.append((g, partial(self._local_gradient, g, held, shape), shape))
@@ -157,10 +169,16 @@ class TrainingMixin:
                     for prog in self.programs:
                         prog.set(name, value)
 
-        values, total = comm.reduce(
-            [loss, correct], specs, error, on_ready, what=what or "running a batch"
-        )
+        values, total = comm.reduce([loss, correct], specs, error, on_ready, what=what)
         return (total if specs else None), float(values[0]), int(values[1]), B, T
+
+    def _nccl(self):
+        """The NCCL reducer (parallel.NcclReducer) where asked for and usable, else None."""
+        if "_nccl_reducer" not in self.__dict__:
+            from snncc.runtime.parallel import nccl_reducer
+
+            self._nccl_reducer = nccl_reducer(self.comm, self.programs)
+        return self._nccl_reducer
 
     def _local_passes(self, x, y, functions: Sequence[str], with_grads: bool, comm):
         """This rank's passes: (B, T, loss, correct, held gradients).
