@@ -68,10 +68,6 @@ class CpuProgram(Program):
     def _drop(self, name: str) -> None:
         del self._arrays[name], self._present[name]
 
-    def view(self, name: str) -> np.ndarray:
-        """The host array itself (CPU only; no copy)."""
-        return self._arrays[name]
-
     def pointers(self) -> ctypes.Array:
         ptrs = (ctypes.c_void_p * len(self.plan.buffers))()
         for i, buf in enumerate(self.plan.buffers):

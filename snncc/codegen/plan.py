@@ -30,9 +30,6 @@ class Buffer:
     role: str
     init: float | np.ndarray = 0.0
 
-    def numel(self, B: int, T: int) -> int:
-        return int(np.prod([B if d == "B" else T if d == "T" else d for d in self.shape]))
-
     def __str__(self) -> str:
         dims = " x ".join(str(d) for d in self.shape)
         return f"{self.ctype:>13} {self.name} [{dims}] ({self.role})"

@@ -206,7 +206,8 @@ class NeuronModel:
         lines += [f"  state {k} = {v}" for k, v in self.state.items()]
         lines += [f"  {eq}" for eq in self.dynamics]
         for kind in ("reset", "on_spike", "input"):
-            lines += [f"  {kind}: {k} = {v}" for k, v in getattr(self, kind).items()]
+            op = "+=" if kind == "input" else "="
+            lines += [f"  {kind}: {k} {op} {v}" for k, v in getattr(self, kind).items()]
         if self.threshold is not None:
             lines.append(f"  threshold: {self.threshold}  (refractory {self.refractory} ms)")
         if self.surrogate is not None:

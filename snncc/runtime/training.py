@@ -236,8 +236,12 @@ class TrainingMixin:
         items = x.values() if isinstance(x, Mapping) else [x]
         steps = set()
         for events in items:
-            if isinstance(events, np.ndarray) or not isinstance(events, (list, tuple)):
-                return None
+            if not isinstance(events, (list, tuple)):  # dense: every shard has the same T
+                shape = getattr(events, "shape", ())
+                if len(shape) != 3:
+                    return None
+                steps.add(int(shape[1]))
+                continue
             try:
                 ends = [
                     np.floor(np.asarray(t, np.float64) / self.net.dt).max() + 1
@@ -306,6 +310,7 @@ class TrainingMixin:
 
         One entry per trainable projection (shaped like its weights, (pre, post)) and
         ``"<readout>.<param>"`` (e.g. ``"output.bias"``) for trained readout parameters.
+        Under MPI every rank passes the same global batch and gets the sum over all ranks.
         """
         total, _, _, _, _ = self._forward_backward(x, y, what="computing gradients")
         return self._named(total)
@@ -327,7 +332,11 @@ class TrainingMixin:
         return out
 
     def train_batch(self, x: object, y: object) -> dict[str, float]:
-        """One optimiser step on this batch; returns its loss and accuracy."""
+        """One optimiser step on this batch; returns its loss and accuracy.
+
+        Under MPI every rank passes the same global batch (each computes its share) and gets
+        the loss and accuracy of the whole batch.
+        """
         if self.optimizer is None:
             raise ModelError(
                 "train_batch needs an optimizer: compile(..., optimizer=snncc.optim.Adam())"

@@ -173,13 +173,10 @@ class RuleEquations:
         if self.readout_traces is not None:
             lines.append("  readout (exact):")
             lines += ["    " + ln for ln in str(self.readout_traces).splitlines()]
-            lines.append("    dW_out[j,k] += E_k * zk_jk ;  db_k += E_k * bk_k")
+            lines.append("    dW_out[j,k] += E_k * zk_jk")
+            for param in self.readout_traces.param_c:
+                lines.append(f"    d{param}_k += E_k * (trace of d{param})_k")
         return "\n".join(lines)
-
-    def factorizable(self) -> bool:
-        """True when the filter does not depend on the per-synapse traces (it never should)."""
-        ebar, e = symbol("ebar"), symbol("e")
-        return not ({ebar, e} & (self.filter_decay.free_symbols | self.filter_gain.free_symbols))
 
 
 RULE_SYMBOLS = {"kappa", "dt", "tau_reg", "c_reg", "f_target", "f", "z", "n_spikes", "T"}
