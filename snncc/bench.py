@@ -59,6 +59,12 @@ def add_bench(parser: argparse.ArgumentParser) -> None:
         help="seconds one measurement child may run before it is stopped",
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--render",
+        metavar="DIR",
+        default=None,
+        help="measure nothing: rewrite DIR/results.md and DIR/img/*.png from DIR/results.json",
+    )
     parser.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # tests: "smoke"
 
 

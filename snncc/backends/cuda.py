@@ -154,6 +154,7 @@ class CudaProgram(Program):
     def _store(self, name: str, array: np.ndarray) -> None:
         self.context.push()
         try:
+            self.stream.synchronize()  # never free or overwrite what a running kernel uses
             old = self._mem.get(name)
             if old is None or old.nbytes < max(array.nbytes, 4):
                 mem = self.drv.mem_alloc(max(array.nbytes, 4))
@@ -174,6 +175,7 @@ class CudaProgram(Program):
         out = np.empty(self._present[name], dtype=DTYPES[self.plan.buffer(name).ctype])
         self.context.push()
         try:
+            self.stream.synchronize()  # the kernels that write it run on this stream
             self.drv.memcpy_dtoh(out, self._mem[name].mem)
         finally:
             self.context.pop()
@@ -182,6 +184,7 @@ class CudaProgram(Program):
     def _drop(self, name: str) -> None:
         self.context.push()
         try:
+            self.stream.synchronize()
             self._mem.pop(name).mem.free()
             del self._present[name]
             self._write_table()
@@ -239,7 +242,8 @@ class CudaProgram(Program):
                 graph.launch(self.stream)
             else:
                 self._launch(function, B, T)
-            self.stream.synchronize()
+            # no synchronize: copies back (get) wait for the stream, so several devices
+            # driven from one process run at the same time
         finally:
             self.context.pop()
 

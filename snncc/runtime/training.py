@@ -83,8 +83,8 @@ class TrainingMixin:
 
     def _run_pass(
         self, prog, chunk: dict, b: int, y: np.ndarray, T: int, functions: Sequence[str]
-    ) -> tuple[float, np.ndarray]:
-        """Upload one chunk of b <= capacity examples, run ``functions``: (loss, outputs)."""
+    ) -> None:
+        """Upload one chunk of b <= capacity examples and launch ``functions`` on ``prog``."""
         self._upload_inputs(prog, chunk)
         prog.reset_state()
         cap = self.batch_size
@@ -108,7 +108,11 @@ class TrainingMixin:
             elif buf.role == "online" and online:  # traces and sums start at 0 every pass
                 prog.ensure(buf.name, shape_for(buf, cap, T), zero=True)
         for fn in functions:
-            prog.call(fn, b, T)
+            prog.call(fn, b, T)  # asynchronous on a GPU: devices work at the same time
+
+    def _collect_pass(self, prog, b: int) -> tuple[float, np.ndarray]:
+        """(loss, readout outputs) of the pass last launched on ``prog`` (waits for it)."""
+        out = f"rec_{self.readout.name}_{self.readout.model.output_var}"
         return float(prog.get("loss")[:b].sum(dtype=np.float64)), prog.get(out)[:b]
 
     def _grad_names(self) -> list[str]:
@@ -202,19 +206,29 @@ class TrainingMixin:
         y = self._check_targets(y, b, T)
         ce = self.training.rule.loss == "cross_entropy"
         loss, correct, held = 0.0, 0, []
-        for prog, (a, z) in zip(self.programs, self._shares(b), strict=True):
-            chunks = self.chunks(converted, T, a, z)
-            earlier = []
-            for k, (start, stop, chunk) in enumerate(chunks):
-                part_loss, out = self._run_pass(
-                    prog, chunk, stop - start, y[start:stop], T, functions
-                )
+        work = [
+            (prog, self.chunks(converted, T, a, z))
+            for prog, (a, z) in zip(self.programs, self._shares(b), strict=True)
+        ]
+        earlier: list[list] = [[] for _ in work]
+        # round k launches chunk k on every device first, then collects: GPUs overlap
+        for k in range(max((len(c) for _, c in work), default=0)):
+            live = [
+                (d, prog, chunks[k]) for d, (prog, chunks) in enumerate(work) if k < len(chunks)
+            ]
+            for _, prog, (start, stop, chunk) in live:
+                self._run_pass(prog, chunk, stop - start, y[start:stop], T, functions)
+            for d, prog, (start, stop, _) in live:
+                part_loss, out = self._collect_pass(prog, stop - start)
                 loss += part_loss
                 if ce:
                     correct += int(np.sum(self._decide(out) == y[start:stop]))
-                if names and k < len(chunks) - 1:  # the next pass overwrites them
-                    earlier.append({g: prog.get(g) for g in names})
-            held.append((prog, earlier, bool(chunks) and bool(names)))
+                if names and k < len(work[d][1]) - 1:  # the next pass overwrites them
+                    earlier[d].append({g: prog.get(g) for g in names})
+        held = [
+            (prog, earlier[d], bool(chunks) and bool(names))
+            for d, (prog, chunks) in enumerate(work)
+        ]
         return (b if B is None else B), T, loss, correct, held
 
     @staticmethod
