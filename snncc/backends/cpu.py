@@ -22,7 +22,17 @@ from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError
 
 CXX = os.environ.get("CXX", "g++")
-FLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-fPIC", "-shared", "-std=c++17", "-w"]
+# -fno-trapping-math lets branches become selects (vectorised neuron loops); results unchanged
+FLAGS = [
+    "-O3",
+    "-fno-trapping-math",
+    "-fopenmp",
+    "-ffp-contract=off",
+    "-fPIC",
+    "-shared",
+    "-std=c++17",
+    "-w",
+]
 
 
 def compile_sources(sources: dict[str, str]) -> Path:

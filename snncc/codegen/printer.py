@@ -38,10 +38,9 @@ def reserved_names() -> frozenset[str]:
 
     names = set(CXX_KEYWORDS) | {"psi"}  # psi: the surrogate's local in generated code
     for path in template_dir().rglob("*.j2"):
-        text = re.sub(
-            r"//[^\n]*|\{#.*?#\}|\{\{.*?\}\}|\{%.*?%\}", " ", path.read_text(), flags=re.S
-        )
-        code = text
+        # Jinja tags become a placeholder that glues to neighbours ({{ s }}v -> Jv, not v)
+        code = re.sub(r"//[^\n]*|\{#.*?#\}", " ", path.read_text(), flags=re.S)
+        code = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "J", code, flags=re.S)
         names |= set(re.findall(r"\b[A-Za-z_]\w*\b", code))
     names |= {f + "f" for f in ("exp", "log", "sqrt", "pow", "fabs", "fmax", "fmin", "tanh")}
     return frozenset(n for n in names if not n.startswith("_"))
@@ -132,7 +131,13 @@ class Float32Printer(C99CodePrinter):
             raise ValueError("Piecewise needs a final (value, True) branch to print as C")
         out = self._print(expr.args[-1].expr)
         for e, c in reversed(expr.args[:-1]):
-            out = f"(({self._print(c)}) ? ({self._print(e)}) : ({out}))"
+            value = self._print(e)
+            if isinstance(c, sp.And):  # a ? (b ? e : out) : out selects, so loops vectorise
+                for part in reversed(c.args):
+                    value = f"(({self._print(part)}) ? ({value}) : ({out}))"
+                out = value
+            else:
+                out = f"(({self._print(c)}) ? ({value}) : ({out}))"
         return out
 
     def _print_And(self, expr: sp.And) -> str:

@@ -57,21 +57,27 @@ class PopulationCode:
 
     name: str
     size: int
+    consts: list[str] = field(default_factory=list)  # loop-invariant: before the neuron loop
     load: list[str] = field(default_factory=list)
     update: list[str] = field(default_factory=list)
     store: list[str] = field(default_factory=list)
     record: list[str] = field(default_factory=list)  # reads the stored state back
 
 
-def param_loads(p: PopulationPlan, names: set[str] | None = None) -> list[str]:
-    """``const float x = ...;`` for the parameters and constants a body uses."""
+def param_loads(p: PopulationPlan, names: set[str] | None = None, which: str = "all") -> list[str]:
+    """``const float x = ...;`` for the parameters and constants a body uses.
+
+    ``which``: "scalar" (loop-invariant, placed before the neuron loop), "neuron" or "all".
+    """
     lines = []
-    for i, k in enumerate(p.scalars):
-        if names is None or k in names:
-            lines.append(f"const float {cname(k)} = {p.name}_scalars[{i}];")
-    for k in p.per_neuron:
-        if names is None or k in names:
-            lines.append(f"const float {cname(k)} = {p.name}_p_{k}[j];")
+    if which in ("all", "scalar"):
+        for i, k in enumerate(p.scalars):
+            if names is None or k in names:
+                lines.append(f"const float {cname(k)} = {p.name}_scalars[{i}];")
+    if which in ("all", "neuron"):
+        for k in p.per_neuron:
+            if names is None or k in names:
+                lines.append(f"const float {cname(k)} = {p.name}_p_{k}[j];")
     return lines
 
 
@@ -85,7 +91,8 @@ def population_code(p: PopulationPlan) -> PopulationCode:
     for e in (upd.spike, upd.psi):
         if e is not None:
             used |= {s.name for s in e.free_symbols}
-    pc.load = param_loads(p, used)
+    pc.consts = param_loads(p, used, "scalar")
+    pc.load = param_loads(p, used, "neuron")
     for s in p.states:
         pc.load.append(f"float {cname(s)} = {p.name}_{s}[bn];")
     if p.spiking:
