@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import pickle
 from collections.abc import Sequence
+from pathlib import Path
 
+from snncc.backends.cache import build_dir, content_hash
 from snncc.codegen.plan import build_plan
-from snncc.codegen.render import render
+from snncc.codegen.render import render, template_dir
 from snncc.codegen.training import add_training, template_context
 from snncc.errors import ModelError
 from snncc.model.network import Network
+from snncc.runtime.checkpoint import atomic_write
 from snncc.runtime.model import CompiledModel
 
 BACKENDS = ("cpu", "cuda")
@@ -34,12 +40,70 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
         raise ModelError("the network has no input population; add one with net.add_input")
     if optimizer is not None and rule is None:
         raise ModelError("an optimizer needs a learning rule: pass rule=snncc.rules.EProp(...)")
+    key = _spec_key(net, batch_size, backend, rule, optimizer)
+    cached = _load_cached(key)
+    if cached is not None:
+        return cached
     plan = build_plan(net, batch_size)
     extra, tp = {"training": None}, None
     if rule is not None:
         tp = add_training(plan, net, rule, optimizer, backend)
         extra = template_context(plan, tp)
-    return plan, tp, render(plan, backend, extra)
+    result = plan, tp, render(plan, backend, extra)
+    _store_cached(key, result)
+    return result
+
+
+@functools.cache
+def _code_version() -> str:
+    """Hash of snncc's own code-generation sources and templates: a change invalidates plans."""
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(root.rglob("*.py")) + sorted(template_dir().rglob("*.j2"))
+    return content_hash(*(f.read_text() for f in files))
+
+
+def _spec_key(net, batch_size, backend, rule, optimizer) -> str | None:
+    """Content key of a compile request, or None when the spec cannot be serialised."""
+    try:
+        spec = pickle.dumps(
+            (
+                net.dt,
+                list(net.populations.values()),
+                list(net.projections.values()),
+                batch_size,
+                backend,
+                rule,
+                optimizer,
+            ),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+    except Exception:  # e.g. a lambda somewhere in a user's model: just recompute
+        return None
+    return content_hash(_code_version(), hashlib.sha256(spec).hexdigest())
+
+
+def _plan_file(key: str) -> Path:
+    return build_dir("plans") / f"{key}.pkl"
+
+
+def _load_cached(key: str | None):
+    """The plan and sources of an identical earlier request: compiling it again skips sympy
+    and the templates (the content-hash build cache then skips the compiler)."""
+    if key is None or not _plan_file(key).exists():
+        return None
+    try:
+        return pickle.loads(_plan_file(key).read_bytes())
+    except Exception:  # unreadable (another version wrote it): recompute
+        return None
+
+
+def _store_cached(key: str | None, result) -> None:
+    if key is None:
+        return
+    try:
+        atomic_write(_plan_file(key), pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # caching is an optimisation; never fail a compile over it
+        pass
 
 
 def compile(  # noqa: A001 - the public name the API promises
