@@ -5,7 +5,9 @@
   reset by subtraction with the reset spike detached, adaptation not detached, surrogate
   ``psi = gamma/v_th max(0, 1 - |v - A|/v_th)`` (0 while refractory), leaky readout, per-timestep
   cross-entropy summed over time and batch, Adam lr 1e-3. As in SpyTorch, the input projection
-  is one matmul over all timesteps before the time loop.
+  is one matmul over all timesteps before the time loop; its per-step slices are taken with
+  ``unbind`` (linear-time backward; ``unbind=False`` indexes ``h[:, t]`` like the SpyTorch
+  tutorial, whose backward is quadratic in T).
 * ``TorchLSTM``: ``nn.LSTM`` + linear readout on the last step.
 * ``lstm_hidden_for_params``: an LSTM hidden size with a parameter count close to a target.
 
@@ -112,11 +114,13 @@ def _build() -> None:
             device: str | torch.device | None = None,
             dtype: torch.dtype = torch.float32,
             seed: int | None = None,
+            unbind: bool = True,
         ) -> None:
             super().__init__()
             if model not in ("lif", "alif"):
                 raise ValueError(f"model must be 'lif' or 'alif', got {model!r}")
             self.model, self.n_ref = model, int(n_ref)
+            self.unbind = bool(unbind)
             self.n_in, self.n_hidden, self.n_out = n_in, n_hidden, n_out
             f = {"device": device, "dtype": dtype}
             gen = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -146,6 +150,10 @@ def _build() -> None:
             W_in = self.W_in
             x = x.to(device=W_in.device, dtype=W_in.dtype)
             h = torch.einsum("btc,cn->btn", x, W_in)  # one matmul for all timesteps
+            # h.unbind(1): one backward node for all steps. Indexing h[:, t] in the loop (the
+            # literal SpyTorch code) gives the same values, but each step's backward then adds a
+            # full (B, T, N) gradient, which makes the backward pass O(T^2) (unbind=False).
+            hs = h.unbind(1) if self.unbind else None
             N, dev, dt_ = self.n_hidden, W_in.device, W_in.dtype
             v = torch.zeros(Bsz, N, device=dev, dtype=dt_)
             a = torch.zeros_like(v)
@@ -157,7 +165,7 @@ def _build() -> None:
             ys = []
             for t in range(T):
                 z_prev = z
-                I = h[:, t]
+                I = hs[t] if hs is not None else h[:, t]
                 if self.W_rec is not None:
                     I = I + z_prev @ self.W_rec
                 refr = None
