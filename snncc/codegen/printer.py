@@ -109,19 +109,19 @@ class Float32Printer(C99CodePrinter):
             return f"(1.0F/sqrtf({self._print(base)}))"
         return f"powf({self._print(base)}, {self._print(exp)})"
 
-    def _print_Max(self, expr: sp.Max) -> str:
+    def _fold(self, function: str, expr: sp.Expr) -> str:
+        """Max/Min of several arguments as nested two-argument float calls."""
         args = [self._print(a) for a in expr.args]
         out = args[0]
         for a in args[1:]:
-            out = f"fmaxf({out}, {a})"
+            out = f"{function}({out}, {a})"
         return out
 
+    def _print_Max(self, expr: sp.Max) -> str:
+        return self._fold("fmaxf", expr)
+
     def _print_Min(self, expr: sp.Min) -> str:
-        args = [self._print(a) for a in expr.args]
-        out = args[0]
-        for a in args[1:]:
-            out = f"fminf({out}, {a})"
-        return out
+        return self._fold("fminf", expr)
 
     def _print_Abs(self, expr: sp.Abs) -> str:
         return f"fabsf({self._print(expr.args[0])})"
