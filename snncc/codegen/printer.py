@@ -3,7 +3,7 @@
 It subclasses sympy's C99 printer with ``float32`` as the real type, so functions print as
 ``expf``/``logf`` and literals carry an ``F`` suffix. On top of that it never emits a double:
 no ``M_PI``/``M_LN2`` macros, no unsuffixed literal, small integer powers expanded into products.
-Piecewise prints as a ternary and Max/Min as ``fmaxf``/``fminf``.
+Piecewise and Max/Min print as selects (ternaries), which keep neuron loops vectorisable.
 """
 
 from __future__ import annotations
@@ -109,19 +109,20 @@ class Float32Printer(C99CodePrinter):
             return f"(1.0F/sqrtf({self._print(base)}))"
         return f"powf({self._print(base)}, {self._print(exp)})"
 
-    def _fold(self, function: str, expr: sp.Expr) -> str:
-        """Max/Min of several arguments as nested two-argument float calls."""
+    def _fold(self, op: str, expr: sp.Expr) -> str:
+        """Max/Min as selects: g++ keeps fmaxf/fminf as calls (for their NaN rules), and a call
+        stops the neuron loop from vectorising. (With a NaN operand the result may differ.)"""
         args = [self._print(a) for a in expr.args]
         out = args[0]
         for a in args[1:]:
-            out = f"{function}({out}, {a})"
+            out = f"(({out}) {op} ({a}) ? ({out}) : ({a}))"
         return out
 
     def _print_Max(self, expr: sp.Max) -> str:
-        return self._fold("fmaxf", expr)
+        return self._fold(">", expr)
 
     def _print_Min(self, expr: sp.Min) -> str:
-        return self._fold("fminf", expr)
+        return self._fold("<", expr)
 
     def _print_Abs(self, expr: sp.Abs) -> str:
         return f"fabsf({self._print(expr.args[0])})"
@@ -165,6 +166,35 @@ def float_literal(x: float) -> str:
 def print_c(expr: sp.Expr, names: Mapping[str, str] | None = None) -> str:
     """Print one expression as float32 C."""
     return Float32Printer(names).doprint(expr)
+
+
+def flatten(expr: sp.Expr, prefix: str) -> tuple[list[tuple[str, sp.Expr]], sp.Expr]:
+    """Pull non-trivial operands of Max/Min and Piecewise branches into temporaries.
+
+    Every temporary is computed unconditionally and then selected: g++ if-converts such code
+    into vector selects, which nested calls inside ternaries prevent. The arithmetic is the
+    same, so results are bit-identical.
+    """
+    temps: list[tuple[str, sp.Expr]] = []
+
+    def temp(e: sp.Expr) -> sp.Expr:
+        if e.is_Atom:
+            return e
+        name = f"{prefix}{len(temps)}"
+        temps.append((name, e))
+        return sp.Symbol(name, real=True)
+
+    def visit(e: sp.Expr) -> sp.Expr:
+        if e.is_Atom:
+            return e
+        if isinstance(e, sp.Piecewise):
+            return sp.Piecewise(*[(temp(visit(a.expr)), a.cond) for a in e.args], evaluate=False)
+        args = [visit(a) for a in e.args]
+        if isinstance(e, (sp.Max, sp.Min)):
+            return e.func(*[temp(a) for a in args], evaluate=False)
+        return e.func(*args)
+
+    return temps, visit(expr)
 
 
 def kernel_printer(names: Mapping[str, str] | None = None) -> Float32Printer:

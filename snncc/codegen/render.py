@@ -17,7 +17,7 @@ import jinja2
 import sympy as sp
 
 from snncc.codegen.plan import KernelPlan, PopulationPlan
-from snncc.codegen.printer import cname, kernel_printer, print_block
+from snncc.codegen.printer import cname, flatten, kernel_printer, print_block
 from snncc.model.equations import symbol
 
 
@@ -112,14 +112,14 @@ def population_code(p: PopulationPlan) -> PopulationCode:
         )
         pc.update += [f"// {st.source}" for st in upd.decay] + block
         pc.update += [f"{cname(st.target)} = _next_{st.target};" for st in upd.decay]
-    for st in upd.spike_effects:
+    for k, st in enumerate(upd.spike_effects):
         pc.update.append(f"// {st.kind}: {st.source}")
-        pc.update.append(f"{cname(st.target)} = {printer.doprint(st.expr)};")
+        pc.update += flat_assign(cname(st.target), st.expr, f"_t{k}_", printer)
     for s in p.states:
         pc.store.append(f"{p.name}_{s}[bn] = {cname(s)};")
     if upd.spike is not None:
         pc.update.append(f"// threshold: {_threshold_source(upd)}")
-        pc.update.append(f"const float _spike = {printer.doprint(upd.spike)};")
+        pc.update += flat_assign("const float _spike", upd.spike, "_ts_", printer)
         pc.store.append(f"{spike_slot(p, 'cur')}[bn] = _spike;")
     for s in upd.states:
         rec = f"rec_{p.name}_{s}"
@@ -138,6 +138,13 @@ def spike_slot(p: PopulationPlan | str, which: str, plan: KernelPlan | None = No
 
 def _size(p: PopulationPlan | str, plan: KernelPlan | None) -> int:
     return p.size if not isinstance(p, str) else plan.pop(p).size
+
+
+def flat_assign(target: str, expr: sp.Expr, prefix: str, printer) -> list[str]:
+    """``target = expr;`` preceded by the temporaries of :func:`flatten` (select-friendly)."""
+    temps, expr = flatten(expr, prefix)
+    lines = [f"const float {n} = {printer.doprint(e)};" for n, e in temps]
+    return lines + [f"{target} = {printer.doprint(expr)};"]
 
 
 def _threshold_source(upd) -> str:

@@ -14,7 +14,7 @@ import sympy as sp
 
 from snncc.codegen.plan import Buffer, KernelPlan, PopulationPlan, ProjectionPlan, _evaluate
 from snncc.codegen.printer import cname, float_literal, kernel_printer
-from snncc.codegen.render import param_loads
+from snncc.codegen.render import flat_assign, param_loads
 from snncc.errors import ModelError
 from snncc.model.equations import symbol
 from snncc.model.network import Network
@@ -302,7 +302,7 @@ def _hidden_code(
     printer = kernel_printer()
     fwd = [
         f"// eProp: surrogate of '{p.name}' and the per-step quantities its traces need",
-        f"const float psi = {printer.doprint(p.update.psi)};",
+        *flat_assign("const float psi", p.update.psi, "_tp_", printer),
     ]
     idx = f"((size_t)b * T + t) * {N} + j"
     for q in sorted(need):
@@ -494,7 +494,7 @@ def _online_hidden(
         plan.add(Buffer(f"oc_{p.name}_{c}", "float", ("B", N), "online"))
     fwd = [
         "// online eProp: per-neuron coefficients of the trace update at step t",
-        f"const float psi = {kernel_printer().doprint(p.update.psi)};",
+        *flat_assign("const float psi", p.update.psi, "_tp_", kernel_printer()),
     ]
     fwd += [f"oc_{p.name}_{c}[bn] = {pr.doprint(e)};" for c, e in coefs.items()]
     fwd.append(f"{p.name}_psi[bn] = psi;")
