@@ -7,7 +7,9 @@ NumPy computation done in the same order (checked bit for bit in the tests).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -23,8 +25,12 @@ from snncc.errors import CompileError
 
 CXX = os.environ.get("CXX", "g++")
 # -fno-trapping-math lets branches become selects (vectorised neuron loops); results unchanged
+#: -march=native: AVX2 where the CPU has it (~1.3x); no FMA contraction is allowed, so the
+#: results stay bit-identical. SNNCC_MARCH overrides it ("" leaves the compiler's default).
+MARCH = os.environ.get("SNNCC_MARCH", "native")
 FLAGS = [
     "-O3",
+    *([f"-march={MARCH}"] if MARCH else []),
     "-fno-trapping-math",
     "-fopenmp",
     "-ffp-contract=off",
@@ -35,12 +41,23 @@ FLAGS = [
 ]
 
 
+@functools.cache
+def host_cpu() -> str:
+    """What -march=native compiles for: a build is only reused on the same kind of CPU."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        keep = [ln for ln in info.splitlines() if ln.startswith(("model name", "flags"))][:2]
+        return "\n".join(keep)
+    except OSError:
+        return platform.machine() + platform.processor()
+
+
 def compile_sources(sources: dict[str, str]) -> Path:
     """Compile (or fetch from the cache) the shared library for ``sources``."""
     if shutil.which(CXX) is None:
         raise CompileError(f"the CPU backend needs a C++ compiler; '{CXX}' was not found")
     text = "\n".join(f"// file {k}\n{v}" for k, v in sorted(sources.items()))
-    key = content_hash(text, CXX, " ".join(FLAGS))
+    key = content_hash(text, CXX, " ".join(FLAGS), host_cpu())
     lib = build_dir("cpu") / f"snncc_{key}.so"
     if lib.exists():
         return lib
