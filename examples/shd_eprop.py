@@ -31,8 +31,9 @@ def build(n_inputs: int = 700, n_classes: int = 20, n_hidden: int = 256) -> snnc
     )
     out = net.add_population("output", n_classes, neurons.LeakyIntegrator(tau=20.0))
     net.connect(inp, hid, name="in_hid", weight=init.Normal(0.0, 1 / np.sqrt(n_inputs)))
-    net.connect(hid, hid, name="hid_hid", weight=init.Normal(0.0, 1 / np.sqrt(n_hidden)),
-                allow_self=False)
+    net.connect(
+        hid, hid, name="hid_hid", weight=init.Normal(0.0, 1 / np.sqrt(n_hidden)), allow_self=False
+    )
     net.connect(hid, out, name="hid_out", weight=init.Normal(0.0, 1 / np.sqrt(n_hidden)))
     return net
 
@@ -48,10 +49,21 @@ def main() -> None:
 
     train = data.load_shd(args.data_dir, "train")
     test = data.load_shd(args.data_dir, "test", n_steps=train.n_steps)
-    rule = snncc.rules.EProp(readout="output", feedback="symmetric", regularizer="moving",
-                             c_reg=0.001, f_target=10.0, tau_reg=500.0)
-    model = snncc.compile(build(n_hidden=args.neurons), batch_size=args.batch_size,
-                          backend=args.backend, rule=rule, optimizer=snncc.optim.Adam(1e-3))
+    rule = snncc.rules.EProp(
+        readout="output",
+        feedback="symmetric",
+        regularizer="moving",
+        c_reg=0.001,
+        f_target=10.0,
+        tau_reg=500.0,
+    )
+    model = snncc.compile(
+        build(n_hidden=args.neurons),
+        batch_size=args.batch_size,
+        backend=args.backend,
+        rule=rule,
+        optimizer=snncc.optim.Adam(1e-3),
+    )
     model.fit(train, epochs=args.epochs, validation=test, checkpoint="shd_eprop.snncc")
     print(model.evaluate(test))
 

@@ -30,8 +30,13 @@ def main() -> None:
     cfg = TrainConfig(dataset="smnist", neurons=256, tau_a=2000.0, refractory=5.0)
     net = build_network(cfg, train.n_inputs, train.n_classes)
     rule = snncc.rules.EProp(readout="output", c_reg=0.001, f_target=10.0)
-    model = snncc.compile(net, batch_size=min(args.batch_size, len(train)), backend=args.backend,
-                          rule=rule, optimizer=snncc.optim.Adam(1e-3))
+    model = snncc.compile(
+        net,
+        batch_size=min(args.batch_size, len(train)),
+        backend=args.backend,
+        rule=rule,
+        optimizer=snncc.optim.Adam(1e-3),
+    )
     model.fit(train, epochs=args.epochs, validation=test, checkpoint="smnist_eprop.snncc")
     print(model.evaluate(test))
 

@@ -1,5 +1,4 @@
 import os
-import shutil
 
 import pytest
 
@@ -32,6 +31,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
-
-
-nvcc_path = shutil.which("nvcc") or ("/usr/local/bin/nvcc" if os.path.exists("/usr/local/bin/nvcc") else None)

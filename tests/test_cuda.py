@@ -13,7 +13,8 @@ from snncc.backends.cuda import nvcc_compile, nvcc_path
 def _nets():
     net = snncc.Network(dt=1.0)
     inp = net.add_input("input", 70)
-    hid = net.add_population("hidden", 64, neurons.ALIF(tau_m=np.linspace(10, 30, 64), refractory=5))
+    cell = neurons.ALIF(tau_m=np.linspace(10, 30, 64), refractory=5)
+    hid = net.add_population("hidden", 64, cell)
     lif = net.add_population("lif", 16, neurons.LIF())
     out = net.add_population("output", 5, neurons.LeakyIntegrator(tau=20.0))
     net.connect(inp, hid, name="in_hid", weight=init.Normal(0.0, 0.3))
@@ -79,8 +80,12 @@ def test_cuda_gradients_and_training_match_cpu():
     x = (rng.random((8, 120, 70)) < 0.05).astype(np.uint8)
     y = rng.integers(0, 5, 8)
     rule = snncc.rules.EProp(readout="output", c_reg=0.01)
-    models = [snncc.compile(_train_net(), batch_size=8, backend=b, rule=rule,
-                            optimizer=snncc.optim.Adam(1e-3)) for b in ("cpu", "cuda")]
+    models = [
+        snncc.compile(
+            _train_net(), batch_size=8, backend=b, rule=rule, optimizer=snncc.optim.Adam(1e-3)
+        )
+        for b in ("cpu", "cuda")
+    ]
     g_cpu, g_gpu = (m.gradients(x, y) for m in models)
     for k in g_cpu:
         scale = np.abs(g_cpu[k]).max() + 1e-12

@@ -15,8 +15,14 @@ def test_snncc_train_one_epoch_smoke(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["train", "--epochs", "1", "--neurons", "32", "--out", str(out), "--no-progress"])
     assert rc == 0
-    for name in ("config.json", "metrics.jsonl", "metrics.csv", "checkpoint.snncc",
-                 "learning_curves.png", "raster.png"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "metrics.csv",
+        "checkpoint.snncc",
+        "learning_curves.png",
+        "raster.png",
+    ):
         assert (out / name).exists(), name
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["dataset"] == "digits" and cfg["neurons"] == 32 and cfg["model"] == "alif"
@@ -26,8 +32,17 @@ def test_snncc_train_one_epoch_smoke(tmp_path, capsys):
 
 
 def test_missing_dataset_directory_gives_instructions(tmp_path, capsys):
-    rc = main(["train", "--dataset", "shd", "--data-dir", str(tmp_path / "nowhere"),
-               "--out", str(tmp_path / "run")])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "shd",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "shd_train.h5" in err and "--data-dir" in err
@@ -48,8 +63,12 @@ def _model(lr=5e-3):
     net.connect(inp, hid, name="in_hid", weight=init.Normal(0, 0.5))
     net.connect(hid, hid, name="hid_hid", weight=init.Normal(0, 0.2), allow_self=False)
     net.connect(hid, out, name="hid_out", weight=init.Normal(0, 0.3))
-    return snncc.compile(net, batch_size=8, rule=snncc.rules.EProp(readout="output", c_reg=1e-3),
-                         optimizer=snncc.optim.Adam(lr))
+    return snncc.compile(
+        net,
+        batch_size=8,
+        rule=snncc.rules.EProp(readout="output", c_reg=1e-3),
+        optimizer=snncc.optim.Adam(lr),
+    )
 
 
 def test_save_load_continue_equals_uninterrupted_training(tmp_path):
