@@ -287,7 +287,9 @@ class TrainingMixin:
         return "online" if tr.online and need > MEMORY_BUDGET else "factorized"
 
     def _forward_backward(self, x: object, y: object, **kw):
-        T = self.convert_inputs(x)[2] if not hasattr(x, "shape") else x.shape[1]
+        T = self._global_steps(x)  # cheap: no conversion just to pick the strategy
+        if T is None:
+            T = self.convert_inputs(x)[2]
         if self.strategy(T) == "online":
             return self._passes(x, y, ("forward_online", "reduce_online"), True, **kw)
         return self._passes(x, y, ("forward", "backward", "accumulate"), True, **kw)
@@ -373,11 +375,6 @@ class TrainingMixin:
             out["accuracy"] = correct / B
         return out
 
-    def _metrics(self, outputs: np.ndarray, y: object) -> dict[str, float]:
-        if self.training.rule.loss != "cross_entropy":
-            return {}
-        return {"accuracy": float(np.mean(self._decide(outputs) == np.asarray(y)))}
-
     def _decide(self, outputs: np.ndarray) -> np.ndarray:
         rule = self.training.rule if self.training else None
         mode = rule.decision if rule else "sum"
@@ -420,18 +417,11 @@ class TrainingMixin:
     def state_dict(self) -> dict:
         """Everything needed to continue training exactly: weights, parameters, optimiser."""
         self._require_training()
-        prog = self.programs[0]
-        state = {"step": self.step, "buffers": {}}
-        for buf in self.plan.buffers:
-            if buf.role in ("weight", "optimizer") or buf.role == "param":
-                state["buffers"][buf.name] = prog.get(buf.name)
-        return state
+        return {"step": self.step, "buffers": self._replica_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
-        for name, value in state["buffers"].items():
-            for prog in self.programs:
-                prog.set(name, value)
+        self._set_replica_state(state["buffers"])
 
     def _replica_state(self) -> dict[str, np.ndarray]:
         """What every rank must hold alike: weights, parameters, optimiser state."""
