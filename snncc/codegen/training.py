@@ -230,12 +230,9 @@ def add_training(
 
 
 def _rule_value(expr: sp.Expr, values: dict, what: str, K: int) -> np.ndarray:
-    f = sp.lambdify(sorted(expr.free_symbols, key=str), expr, "numpy")
-    args = [values[s.name] for s in sorted(expr.free_symbols, key=str)]
-    out = np.broadcast_to(np.asarray(f(*args), dtype=np.float64), (K,))
-    if not np.all(np.isfinite(out)):
-        raise ModelError(f"EProp: {what} = {expr} is not finite")
-    return out.astype(np.float32)
+    """An EProp expression (in kappa, dt, ...) evaluated per readout unit, as float32."""
+    value = _evaluate(expr, values, values["dt"], "EProp", what)
+    return np.broadcast_to(np.asarray(value, np.float32), (K,)).copy()
 
 
 def _feedback(plan: KernelPlan, net: Network, pop, readout, rule: EProp) -> str:
