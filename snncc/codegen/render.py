@@ -18,7 +18,6 @@ import sympy as sp
 
 from snncc.codegen.plan import KernelPlan, PopulationPlan
 from snncc.codegen.printer import cname, flatten, kernel_printer, print_block
-from snncc.model.equations import symbol
 
 
 def template_dir() -> Path:
@@ -131,13 +130,9 @@ def population_code(p: PopulationPlan) -> PopulationCode:
 
 def spike_slot(p: PopulationPlan | str, which: str, plan: KernelPlan | None = None) -> str:
     """Pointer to the spikes of step t ("cur") or t-1 ("prev") in the double buffer."""
-    name = p if isinstance(p, str) else p.name
+    pop = plan.pop(p) if isinstance(p, str) else p
     parity = "(t & 1)" if which == "cur" else "((t + 1) & 1)"
-    return f"({name}_z + (size_t){parity} * Bcap * {_size(p, plan)})"
-
-
-def _size(p: PopulationPlan | str, plan: KernelPlan | None) -> int:
-    return p.size if not isinstance(p, str) else plan.pop(p).size
+    return f"({pop.name}_z + (size_t){parity} * Bcap * {pop.size})"
 
 
 def flat_assign(target: str, expr: sp.Expr, prefix: str, printer) -> list[str]:
@@ -162,4 +157,4 @@ def render(plan: KernelPlan, backend: str, extra: dict | None = None) -> dict[st
     return {n: env.get_template(n + ".j2").render(**ctx) for n in names}
 
 
-__all__ = ["render", "population_code", "environment", "template_dir", "symbol"]
+__all__ = ["render", "population_code", "environment", "template_dir"]
