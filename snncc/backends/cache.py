@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 
@@ -30,3 +31,11 @@ def content_hash(*parts: str) -> str:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]
+
+
+def publish(built: Path, cached: Path) -> None:
+    """Copy a finished build into the cache atomically: concurrent builders (MPI ranks) never
+    see half a file."""
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+    shutil.copy(built, tmp)
+    os.replace(tmp, cached)

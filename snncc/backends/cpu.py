@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from snncc.backends.base import Program
-from snncc.backends.cache import build_dir, content_hash
+from snncc.backends.cache import build_dir, content_hash, publish
 from snncc.backends.diagnostics import explain
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError
@@ -71,9 +71,7 @@ def compile_sources(sources: dict[str, str]) -> Path:
         if proc.returncode != 0:
             name = next((n for n in sources if n in proc.stderr), next(iter(sources)))
             raise CompileError(explain(sources[name], proc.stderr, name))
-        tmp_lib = lib.with_name(f".{lib.name}.{os.getpid()}.tmp")
-        shutil.copy(out, tmp_lib)
-        os.replace(tmp_lib, lib)  # atomic: concurrent builders never see half a library
+        publish(out, lib)
     return lib
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from snncc.backends.base import Program
-from snncc.backends.cache import build_dir, content_hash
+from snncc.backends.cache import build_dir, content_hash, publish
 from snncc.backends.diagnostics import explain
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError, SnnccError
@@ -55,9 +55,7 @@ def nvcc_compile(source: str, name: str, arch: str, kind: str = "cubin") -> Path
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise CompileError(explain(source, proc.stderr + proc.stdout, name))
-        tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        shutil.copy(target, tmp_out)
-        os.replace(tmp_out, out)
+        publish(target, out)
     return out
 
 
