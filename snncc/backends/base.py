@@ -29,6 +29,8 @@ class Program:
     """Buffers of one plan on one device, plus the compiled code that works on them."""
 
     backend = "base"
+    # the generated functions one gradient pass calls, in order (factorised eProp)
+    gradient_pass: tuple[str, ...] = ("forward", "backward", "accumulate")
 
     def __init__(self, plan: KernelPlan, sources: dict[str, str]):
         self.plan = plan

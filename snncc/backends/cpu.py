@@ -77,6 +77,8 @@ def compile_sources(sources: dict[str, str]) -> Path:
 
 class CpuProgram(Program):
     backend = "cpu"
+    # forward and backward fused per batch element: its histories are still in cache
+    gradient_pass = ("forward_backward", "accumulate")
 
     def __init__(self, plan: KernelPlan, sources: dict[str, str]):
         self._arrays: dict[str, np.ndarray] = {}

@@ -182,10 +182,9 @@ def _evaluate(expr: sp.Expr, values: dict, dt: float, where: str, name: str) -> 
 def _population_buffers(plan: KernelPlan, p: PopulationPlan) -> None:
     n = p.size
     if p.is_input:
-        # spikes as CSR over (b, t): indices inidx[inptr[b*T+t] : inptr[b*T+t+1]]
+        # spikes as bit words: unit i of step t is bit i % 32 of word [b, t, i / 32]
         plan.add(
-            Buffer(f"{p.name}_inptr", "int", ("B*T+1",), "input"),
-            Buffer(f"{p.name}_inidx", "int", ("nnz",), "input"),
+            Buffer(f"{p.name}_bits", "unsigned", ("B", "T", p.spike_words), "input"),
             Buffer(f"{p.name}_z", "float", (2, "B", n), "state"),
             Buffer(f"rec_{p.name}", "unsigned", ("B", "T", p.spike_words), "record"),
         )

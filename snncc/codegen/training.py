@@ -44,6 +44,7 @@ class HiddenCode:
     reg: str  # "moving", "sequence" or "none"
     reg_seq: str  # C expression of the per-sequence R (n_spikes, T known)
     feedback: str  # buffer holding B (N x K), row-major
+    spike_at: str  # C expression (float) of the spike z of neuron j at step t, from history
     online_forward: list[str] = field(default_factory=list)  # psi, D/c/g and R of step t
     online_trace: list[str] = field(default_factory=list)  # one synapse: _e, _eb, _gacc update
     online_loads: list[str] = field(default_factory=list)  # one synapse: coefficient loads
@@ -57,11 +58,13 @@ class ReadoutCode:
     size: int
     n_states: int
     output: str
-    error: list[str]  # E and loss at step t for one k (y, label/target known)
+    error: list[str]  # E and loss at step t for one k (y, _ek = exp(y - ymax), label known)
     recursion: list[str]
     q_expr: str
     param_grads: list[tuple[str, str]]  # (parameter, C expression of dM/dp . lam)
     filtered: str  # Ebar <- gain*E + decay*Ebar_next
+    score: str  # _score of unit k after a counted step (the class decision), or ""
+    score_init: float  # _score before the first step
 
 
 @dataclass
@@ -92,6 +95,7 @@ class TrainingPlan:
     online_readout: list[str] = field(default_factory=list)  # one readout synapse: _zk, _gacc
     online_bias: list[tuple[str, str]] = field(default_factory=list)  # (param, update of _bk)
     history_pops: list[str] = field(default_factory=list)  # populations with a z history
+    spike_bits: bool = False  # z histories are bit words (CPU), not one float per neuron (CUDA)
     f_target_steps: float = 0.0
 
     def __str__(self) -> str:
@@ -105,8 +109,10 @@ def add_training(
 ) -> TrainingPlan:
     """Derive eProp for ``net`` and extend ``plan`` with what training needs.
 
-    The CPU reads input spikes from their CSR lists when accumulating gradients; CUDA kernels
-    scan dense spike histories, so there inputs get a history too.
+    The CPU reads input spikes from their CSR lists when accumulating gradients and keeps
+    the other spike histories as bit words (32x less memory traffic than floats), and it adds
+    each step's s Q to the gradients as the backward pass computes Q, so Q is never stored.
+    CUDA kernels scan dense float spike histories (inputs get one too) and a stored Q.
     """
     readout = net.populations.get(rule.readout)
     if readout is None:
@@ -168,6 +174,7 @@ def add_training(
         Buffer("err", "float", ("B", "T", K), "history"),
         Buffer("errf", "float", ("B", "T", K), "history"),
         Buffer("loss", "float", ("B",), "scratch"),
+        Buffer("score", "float", ("B", K), "scratch"),  # per-class decision, summed in-kernel
         Buffer(f"{readout.name}_Q", "float", ("B", "T", K), "history"),
         Buffer("filter_decay", "float", (K,), "rule", fd),
         Buffer("filter_gain", "float", (K,), "rule", fg),
@@ -191,16 +198,20 @@ def add_training(
     history = {q.pre.name for q in trainable if backend == "cuda" or not q.pre.is_input}
     history |= {h.name for h in hidden}
     tp.history_pops = [p for p in net.populations if p in history]
+    tp.spike_bits = backend == "cpu"
     for name in tp.history_pops:
-        plan.add(
-            Buffer(f"hist_{name}_z", "float", ("B", "T", net.populations[name].size), "history")
-        )
+        hp = plan.pop(name)
+        if tp.spike_bits:
+            words = ("B", "T", hp.spike_words)
+            plan.add(Buffer(f"hist_{name}_zbits", "unsigned", words, "history"))
+        else:
+            plan.add(Buffer(f"hist_{name}_z", "float", ("B", "T", hp.size), "history"))
     for pop in hidden:
         hp = plan.pop(pop.name)
         ts = derive_traces(pop.name, hp.update)
         eqs.traces[pop.name] = ts
         fb = _feedback(plan, net, pop, readout, rule)
-        tp.hidden[pop.name] = _hidden_code(plan, hp, ts, eqs, fb, rule_values)
+        tp.hidden[pop.name] = _hidden_code(plan, hp, ts, eqs, fb, rule_values, tp.spike_bits)
     for q in trainable:
         masked = q.mask is not None and not q.sparse
         tp.projections.append(ProjectionGrad(**vars(plan.proj(q.name)), masked=masked))
@@ -251,7 +262,15 @@ def _feedback(plan: KernelPlan, net: Network, pop, readout, rule: EProp) -> str:
     return f"feedback_{pop.name}"
 
 
-def _history_names(p: PopulationPlan, t: str) -> dict[str, str]:
+def spike_history(p: PopulationPlan, t: str, bits: bool) -> str:
+    """C expression (float 0/1) of neuron j's spike at step ``t`` of batch element b."""
+    if bits:
+        word = f"hist_{p.name}_zbits[((size_t)b * T + ({t})) * {p.spike_words} + (j >> 5)]"
+        return f"(float)(({word} >> (j & 31)) & 1u)"
+    return f"hist_{p.name}_z[((size_t)b * T + ({t})) * {p.size} + j]"
+
+
+def _history_names(p: PopulationPlan, t: str, bits: bool) -> dict[str, str]:
     """Symbol -> C expression of its value at step ``t`` (states, psi, z, I_syn histories)."""
     n = p.size
     idx = f"((size_t)b * T + ({t})) * {n} + j"
@@ -259,14 +278,14 @@ def _history_names(p: PopulationPlan, t: str) -> dict[str, str]:
     names |= {
         "psi": f"hist_{p.name}_psi[{idx}]",
         "I_syn": f"hist_{p.name}_isyn[{idx}]",
-        "_z": f"hist_{p.name}_z[{idx}]",
+        "_z": spike_history(p, t, bits),
     }
     return names
 
 
-def _shifted(p: PopulationPlan, t: str) -> dict[str, str]:
+def _shifted(p: PopulationPlan, t: str, bits: bool) -> dict[str, str]:
     """Names for D/c at step ``t``: x_prev, _z, _psi_prev are step t-1 values (initial at t=0)."""
-    now, before = _history_names(p, t), _history_names(p, f"{t} - 1")
+    now, before = _history_names(p, t, bits), _history_names(p, f"{t} - 1", bits)
     names = {"I_syn": now["I_syn"]}
     for s in p.update.states:
         init = float_literal(p.init.get(s, 0.0))
@@ -283,6 +302,7 @@ def _hidden_code(
     eqs: RuleEquations,
     feedback: str,
     rule_values: dict,
+    bits: bool,
 ) -> HiddenCode:
     n = len(ts.states)
     used: set[str] = set()
@@ -295,7 +315,8 @@ def _hidden_code(
     N = p.size
     for q in sorted(need):
         plan.add(Buffer(f"hist_{p.name}_{q}", "float", ("B", "T", N), "history"))
-    plan.add(Buffer(f"{p.name}_Q", "float", ("B", "T", N), "history"))
+    if not bits:  # the CPU uses each step's Q as it is computed
+        plan.add(Buffer(f"{p.name}_Q", "float", ("B", "T", N), "history"))
     printer = kernel_printer()
     fwd = [
         f"// eProp: surrogate of '{p.name}' and the per-step quantities its traces need",
@@ -318,9 +339,9 @@ def _hidden_code(
             eqs.reg_signal.xreplace(sub)
         )
     # backward: lam_k = w g_k + sum_m lam_next_m D_mk(t+1);  Q = lam . c(t)
-    g_names = _history_names(p, "t")
-    d_names = _shifted(p, "t + 1")
-    c_names = _shifted(p, "t")
+    g_names = _history_names(p, "t", bits)
+    d_names = _shifted(p, "t + 1", bits)
+    c_names = _shifted(p, "t", bits)
     pg, pd, pc = kernel_printer(g_names), kernel_printer(d_names), kernel_printer(c_names)
     rec = []
     for k in range(n):
@@ -343,6 +364,7 @@ def _hidden_code(
         eqs.reg_mode,
         reg_seq,
         feedback,
+        spike_history(p, "t", bits),
     )
 
 
@@ -368,12 +390,20 @@ def _moving_regulariser(
 def _readout_code(rp: PopulationPlan, rts: TraceSystem, rule: EProp) -> ReadoutCode:
     pr = kernel_printer()
     y, m, S, lab, tgt = (symbol(s) for s in ("_y", "_ymax", "_ysum", "_onehot", "_target"))
+    score, score_init = "", 0.0
     if rule.loss == "cross_entropy":
-        pi = sp.exp(y - m) / S
+        p = symbol("_p")
         err = [
-            f"const float _E = {pr.doprint(pi - lab)};",
+            f"const float _p = {pr.doprint(symbol('_ek') / S)};",  # softmax, exp computed once
+            f"const float _E = {pr.doprint(p - lab)};",
             f"const float _loss_term = {pr.doprint(-lab * (y - m - sp.log(S)))};",
         ]
+        # the decisions of TrainingMixin._decide, as running per-step updates
+        score, score_init = {
+            "sum": ("_score += _p;", 0.0),
+            "max": ("_score = fmaxf(_score, _y);", -3.4e38),
+            "last": ("_score = _y;", 0.0),
+        }[rule.decision]
     else:
         e = y - tgt
         err = [
@@ -395,6 +425,8 @@ def _readout_code(rp: PopulationPlan, rts: TraceSystem, rule: EProp) -> ReadoutC
         f"{lam} * ({pr.doprint(rts.c[0])})",
         grads,
         filt,
+        score,
+        score_init,
     )
 
 

@@ -11,7 +11,7 @@ from snncc.codegen.plan import KernelPlan
 from snncc.errors import ModelError, ShapeError
 from snncc.model.init import as_float32
 from snncc.model.network import Network
-from snncc.runtime.inputs import as_csr, check_inputs, unpack_spikes
+from snncc.runtime.inputs import as_bits, check_inputs, unpack_spikes
 from snncc.runtime.training import TrainingMixin
 
 
@@ -117,37 +117,33 @@ class CompiledModel(TrainingMixin):
         return dict(self.programs[0].sources)
 
     # ------------------------------------------------------------------ running
-    def _upload_inputs(self, prog: Program, x: dict[str, tuple]) -> None:
-        for name, (inptr, inidx) in x.items():
-            prog.set(f"{name}_inptr", inptr)
-            prog.set(f"{name}_inidx", inidx if inidx.size else np.zeros(1, np.int32))
+    def _upload_inputs(self, prog: Program, x: dict[str, np.ndarray]) -> None:
+        for name, bits in x.items():
+            prog.set(f"{name}_bits", bits)
 
     def convert_inputs(
         self, x: object, n_steps: int | None = None
-    ) -> tuple[dict[str, tuple], int, int]:
-        """Check x and convert it to CSR spike lists for the whole batch: (csr, B, T)."""
+    ) -> tuple[dict[str, np.ndarray], int, int]:
+        """Check x and convert it to spike bit words for the whole batch: (bits, B, T)."""
         x = check_inputs(x, self.inputs)
         converted = {}
         B = T = None
         for name, data in x.items():
             pop = self.net.populations[name]
-            inptr, inidx, b, t = as_csr(data, name, pop.size, self.net.dt, n_steps)
+            bits = as_bits(data, name, pop.size, self.net.dt, n_steps)
+            b, t = bits.shape[:2]
             if B is not None and (b, t) != (B, T):
                 raise ShapeError(f"input '{name}': batch/time {b, t} differ from other inputs")
             B, T = b, t
-            converted[name] = (inptr, inidx)
+            converted[name] = bits
         return converted, B, T
 
-    def chunks(self, converted: dict[str, tuple], T: int, lo: int, hi: int) -> list[tuple]:
-        """Examples lo..hi in pieces of at most ``batch_size``: [(start, stop, csr), ...]."""
+    def chunks(self, converted: dict[str, np.ndarray], T: int, lo: int, hi: int) -> list[tuple]:
+        """Examples lo..hi in pieces of at most ``batch_size``: [(start, stop, bits), ...]."""
         out = []
         for start in range(lo, hi, self.batch_size):
             stop = min(hi, start + self.batch_size)
-            chunk = {}
-            for name, (inptr, inidx) in converted.items():
-                a, b = inptr[start * T], inptr[stop * T]
-                chunk[name] = (inptr[start * T : stop * T + 1] - a, inidx[a:b])
-            out.append((start, stop, chunk))
+            out.append((start, stop, {name: bits[start:stop] for name, bits in converted.items()}))
         return out
 
     def _record_buffers(self, record: Sequence[str]) -> dict[str, tuple[str, int | None]]:
