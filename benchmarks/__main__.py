@@ -530,8 +530,8 @@ def _training_tables(results: dict, gpu: bool) -> list[str]:
             "RSS just before the first batch."
             if not gpu
             else "Medians over the repeats. Device memory: snncc's buffers; PyTorch's "
-            "max_memory_reserved (the input is a dense float32 tensor there, CSR spike "
-            "lists in snncc).",
+            "max_memory_reserved (the input is a dense float32 tensor there, spike bit "
+            "words in snncc).",
             "",
             md_table(head, rows),
         ]
@@ -561,9 +561,12 @@ def _profile_table(s: dict, t: dict) -> list[str]:
         for k in r.get("profile_s") or {}:
             if k not in keys:
                 keys.append(k)
-    order = ["host: convert inputs", "forward", "backward", "accumulate", "optimize"]
+    order = ["host: convert inputs", "forward_backward", "forward", "backward", "accumulate"]
+    order.append("optimize")
     keys = [k for k in order if k in keys] + [k for k in keys if k not in order and k != "other"]
     keys.append("other")
+    ukeys = ["forward", "backward"]  # the fused pass run again as separate kernels
+    unfused = any(r.get("profile_unfused_s") for r in s.values())
     tkeys = ["forward+loss", "backward", "adam"]
     rows = []
     for T in sorted(s):
@@ -571,29 +574,37 @@ def _profile_table(s: dict, t: dict) -> list[str]:
         if not _ok(r):
             continue
         p = r.get("profile_s", {})
+        up = r.get("profile_unfused_s") or {}
         tp = (t.get(T) or {}).get("profile_s", {}) if _ok(t.get(T)) else {}
         rows.append(
             [
                 str(T),
                 *[ms(p.get(k)) for k in keys],
                 ms(r.get("median_s")),
+                *([ms(up.get(k)) for k in ukeys] if unfused else []),
                 *[ms(tp.get(k)) for k in tkeys],
             ]
         )
     if not rows:
         return []
-    head = ["T", *[f"snncc {k}" for k in keys], "snncc total", *[f"PyTorch {k}" for k in tkeys]]
-    return [
-        "",
-        "## Where the time goes (ms per batch, medians)",
-        "",
+    head = ["T", *[f"snncc {k}" for k in keys], "snncc total"]
+    head += [f"snncc {k} (unfused)" for k in ukeys] if unfused else []
+    head += [f"PyTorch {k}" for k in tkeys]
+    text = (
         "snncc: each generated function timed around `model.programs[0].call(name, B, T)` "
-        "inside `train_batch`; 'host: convert inputs' is the dense-to-CSR conversion of the "
-        "spike array, 'other' the rest of `train_batch` on the host (uploads, loss and "
-        "accuracy). PyTorch: forward incl. loss, `loss.backward()`, `Adam.step()`.",
-        "",
-        md_table(head, rows),
-    ]
+        "inside `train_batch`; 'host: convert inputs' is the packing of the dense spike array "
+        "into bit words, 'other' the rest of `train_batch` on the host (uploads, loss). "
+        "PyTorch: forward incl. loss, `loss.backward()`, `Adam.step()`."
+    )
+    if unfused:
+        text += (
+            " The CPU runs forward and backward fused per batch element (`forward_backward`, "
+            "while the element's histories are in cache); the '(unfused)' columns are the same "
+            "batches run again through the separate forward and backward kernels, to show "
+            "the split (their sum exceeds the fused time by what the fusion saves)."
+        )
+    title = "## Where the time goes (ms per batch, medians)"
+    return ["", title, "", text, "", md_table(head, rows)]
 
 
 def _batch_table(results: dict) -> list[str]:

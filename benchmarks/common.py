@@ -109,7 +109,7 @@ class CallTimer:
     """Times every ``program.call(name, B, T)`` of a compiled snncc model, per function name.
 
     Installs itself as an instance attribute over ``call`` (and over the model's
-    ``convert_inputs``, the host-side conversion of dense spikes to CSR lists), so the model's
+    ``convert_inputs``, the host-side packing of dense spikes into bit words), so the model's
     own ``train_batch``/``run`` are timed exactly as they run. On a GPU each call is followed
     by a wait for its stream, so a function's time is its kernels' time (and the batch's total
     includes the last function, the optimiser step, which ``train_batch`` does not wait for).

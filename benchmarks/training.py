@@ -21,6 +21,7 @@ Targets (``snncc_train``, ``torch_train``) run in child processes (benchmarks.co
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -107,8 +108,6 @@ def online_status(cfg: dict) -> str | None:
 
 def snncc_train(cfg: dict, probe: Probe) -> dict:
     """Time ``model.train_batch`` (and each generated function inside it) for one config."""
-    import time
-
     import snncc
 
     strategy = cfg.get("strategy", "factorized")
@@ -141,11 +140,13 @@ def snncc_train(cfg: dict, probe: Probe) -> dict:
         totals.append(time.perf_counter() - t0)
         splits.append(timer.take())
     nbytes = program_bytes(model)
+    unfused = unfused_profile(model, timer, x, y, int(cfg.get("repeats", 3)))
     out = {
         "side": "snncc" if strategy != "online" else "snncc-online",
         "times_s": totals,
         **summarize(totals),
         "profile_s": profile_medians(splits, totals),
+        "profile_unfused_s": unfused,
         "buffers_mb": nbytes / 2**20,
         "time_buffers_mb": time_buffers_mb(model),
         "compile_s": compile_s,
@@ -156,6 +157,27 @@ def snncc_train(cfg: dict, probe: Probe) -> dict:
         out["device_mem_mb"] = nbytes / 2**20
         out["device_total_mb"] = _cuda_total_mb()
     return out
+
+
+def unfused_profile(model: Any, timer: CallTimer, x, y, repeats: int) -> dict[str, float]:
+    """Where a fused gradient pass (CPU: forward_backward) spends its time: the same batches
+    again through the separate forward and backward kernels, timed each ({} if not fused)."""
+    from snncc.backends.base import Program
+
+    prog = model.programs[0]
+    if prog.gradient_pass == Program.gradient_pass:
+        return {}
+    prog.gradient_pass = Program.gradient_pass  # an instance attribute: this model only
+    try:
+        totals, splits = [], []
+        for _ in range(repeats + 1):  # the first one warms the kernels' caches
+            t0 = time.perf_counter()
+            model.train_batch(x, y)
+            totals.append(time.perf_counter() - t0)
+            splits.append(timer.take())
+        return profile_medians(splits[1:], totals[1:])
+    finally:
+        del prog.gradient_pass
 
 
 def _cuda_total_mb(device: int = 0) -> float | None:
@@ -169,8 +191,6 @@ def _cuda_total_mb(device: int = 0) -> float | None:
 
 def torch_train(cfg: dict, probe: Probe) -> dict:
     """Time ``TorchSNN`` training steps split into forward+loss, backward and Adam."""
-    import time
-
     import torch
 
     from benchmarks.peers import TorchSNN, set_torch_threads

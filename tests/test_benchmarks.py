@@ -132,7 +132,9 @@ def test_smoke_suite_end_to_end(tmp_path):
                 assert r["status"] == "ok", r
                 assert r["median_s"] > 0 and r["peak_rss_mb"] > 0
     snncc_rows = [r for r in tr["vs_T"] if r["side"] == "snncc"]
-    assert {"forward", "backward", "accumulate", "optimize"} <= set(snncc_rows[0]["profile_s"])
+    profile = set(snncc_rows[0]["profile_s"])  # CPU: forward and backward fused per element
+    assert {"forward_backward", "accumulate", "optimize"} <= profile
+    assert {"forward", "backward"} <= set(snncc_rows[0]["profile_unfused_s"])
     online = [r for r in tr["vs_T"] if r["side"] == "snncc-online"]
     assert online and all(r["status"] == "ok" or r["status"].startswith("n/a") for r in online)
     assert set(tr["max_hidden"]["sides"]) == {"snncc", "torch"}
