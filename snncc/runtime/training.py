@@ -99,11 +99,12 @@ class TrainingMixin:
         prog.set("labels", labels)
         prog.set("loss", np.zeros(cap, np.float32))
         prog.set("score", np.full((cap, self.readout.size), self.training.readout.score_init))
-        out = f"rec_{self.readout.name}_{self.readout.model.output_var}"
         online = "forward_online" in functions
         for buf in self.plan.buffers:
-            if buf.name in (out, "err"):
-                prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
+            if buf.name == "err":  # online: only the current step's
+                prog.ensure(buf.name, shape_for(buf, cap, 1 if online else T), zero=False)
+            elif buf.role == "record":  # training records nothing (a stale one has another T)
+                prog.drop(buf.name)
             elif buf.role == "history" and not online:
                 prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
             elif buf.role == "online" and online:  # traces and sums start at 0 every pass
