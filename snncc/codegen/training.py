@@ -48,6 +48,7 @@ class HiddenCode:
     online_forward: list[str] = field(default_factory=list)  # psi, D/c/g and R of step t
     online_trace: list[str] = field(default_factory=list)  # one synapse: _e, _eb, _gacc update
     online_loads: list[str] = field(default_factory=list)  # one synapse: coefficient loads
+    online_pointers: list[str] = field(default_factory=list)  # element b's coefficients
     trace_names: list[str] = field(default_factory=list)  # per-synapse trace buffers suffixes
     online_pre: list[str] = field(default_factory=list)  # copies of the state of step t-1
 
@@ -92,6 +93,8 @@ class TrainingPlan:
     params: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, name, size)
     optimizer: OptimizerCode | None = None
     online: bool = False  # the per-synapse (online) strategy is generated too
+    online_chunk: int = 16  # online: steps whose per-neuron coefficients are kept at once
+    online_spike_pops: list[str] = field(default_factory=list)  # their spikes kept per chunk
     online_readout: list[str] = field(default_factory=list)  # one readout synapse: _zk, _gacc
     online_bias: list[tuple[str, str]] = field(default_factory=list)  # (param, update of _bk)
     history_pops: list[str] = field(default_factory=list)  # populations with a z history
@@ -443,16 +446,23 @@ def template_context(plan: KernelPlan, tp: TrainingPlan) -> dict:
         "tr_loss": tp.rule.loss,
         "exp_term": kernel_printer().doprint(sp.exp(symbol("_y") - symbol("_ymax"))),
         "pre_update": {h.name: h.online_pre for h in tp.hidden.values()} if tp.online else {},
-        "os_width": max(q.n_pre for q in tp.projections),
+        "online_block": 128,  # online: postsynaptic neurons per block of the synapse sweep
     }
 
 
 # --------------------------------------------------------------------- online strategy
+#: Steps per online chunk: the forward pass stores each neuron's trace coefficients for this
+#: many steps, then every synapse runs through them while its traces are in L1 (instead of
+#: streaming all traces through memory every step). Memory stays constant in T.
+ONLINE_CHUNK = 16
+
+
 def add_online(plan: KernelPlan, net: Network, tp: TrainingPlan) -> None:
     """Per-synapse eligibility traces updated every step (memory constant in T).
 
     Generated for the CPU; the per-sequence regulariser needs the whole sequence first, so a
-    rule with it has no online form.
+    rule with it has no online form. Each synapse's traces see the same float operations, in
+    the same order, as with one step at a time.
     """
     eqs = tp.equations
     if eqs.reg_mode == "sequence":
@@ -461,6 +471,7 @@ def add_online(plan: KernelPlan, net: Network, tp: TrainingPlan) -> None:
     if np.ptp(kappa) != 0:  # one filter for all readout units: ebar is per synapse, not per k
         return
     tp.online = True
+    tp.online_chunk = C = ONLINE_CHUNK
     rule_values = {
         "f_target": tp.f_target_steps,
         "c_reg": tp.rule.c_reg,
@@ -468,12 +479,12 @@ def add_online(plan: KernelPlan, net: Network, tp: TrainingPlan) -> None:
         "dt": float(net.dt),
     }
     for name, hc in tp.hidden.items():
-        _online_hidden(plan, plan.pop(name), eqs.traces[name], eqs, rule_values, hc)
+        _online_hidden(plan, plan.pop(name), eqs.traces[name], eqs, rule_values, hc, C)
     for q in tp.projections:
         size = next(s for _, n, s in tp.params if n == q.name)
-        traces = tp.hidden[q.post].trace_names if q.post in tp.hidden else ["zk"]
-        for t in traces:
-            plan.add(Buffer(f"otr_{q.name}_{t}", "float", ("B", size), "online"))
+        n_traces = len(tp.hidden[q.post].trace_names) if q.post in tp.hidden else 1
+        # one buffer: dense synapse (i, j) keeps trace k at [i][k][j], sparse synapse s at [k][s]
+        plan.add(Buffer(f"otr_{q.name}", "float", ("B", n_traces * size), "online"))
         plan.add(Buffer(f"ogr_{q.name}", "float", ("B", size), "online"))
     r = tp.readout
     rts = eqs.readout_traces
@@ -490,7 +501,12 @@ def add_online(plan: KernelPlan, net: Network, tp: TrainingPlan) -> None:
             Buffer(f"otr_{r.name}_{pname}", "float", ("B", r.size), "online"),
             Buffer(f"ogr_{r.name}_{pname}", "float", ("B", r.size), "online"),
         )
-    plan.add(Buffer("os_scratch", "float", ("B", max(q.n_pre for q in tp.projections)), "online"))
+    # spikes of the chunk's steps (slot 0: the step before the chunk) for synapses to read
+    pres = {q.pre for q in tp.projections if not q.pre_is_input}
+    tp.online_spike_pops = [p.name for p in plan.populations if p.name in pres]
+    for name in tp.online_spike_pops:
+        words = plan.pop(name).spike_words
+        plan.add(Buffer(f"ospk_{name}", "unsigned", ("B", C + 1, words), "online"))
 
 
 def _online_hidden(
@@ -500,8 +516,10 @@ def _online_hidden(
     eqs: RuleEquations,
     rule_values: dict,
     hc: HiddenCode,
+    C: int,
 ) -> None:
     n, N = len(ts.states), p.size
+    at = f"((size_t)b * {C} + t % {C}) * {N} + j"  # neuron j at step t, in the chunk's buffers
     names = {f"{s}_prev": f"_prev_{s}" for s in ts.states}
     names |= {"_psi_prev": f"{p.name}_psi[bn]", "psi": "psi"}
     pr = kernel_printer(names)
@@ -516,21 +534,24 @@ def _online_hidden(
             coefs[f"g{k}"] = ts.g[k]
     plan.add(
         Buffer(f"{p.name}_psi", "float", ("B", N), "state"),
-        Buffer(f"oL_{p.name}", "float", ("B", N), "online"),
-        Buffer(f"oR_{p.name}", "float", ("B", N), "online"),
+        Buffer(f"oL_{p.name}", "float", ("B", C, N), "online"),
+        Buffer(f"oR_{p.name}", "float", ("B", C, N), "online"),
     )
-    for c in coefs:
-        plan.add(Buffer(f"oc_{p.name}_{c}", "float", ("B", N), "online"))
+    # all coefficients of one step in one buffer, [b][step][coefficient][j]: one base pointer
+    # in the synapse loop instead of one per coefficient (too many for the registers)
+    plan.add(Buffer(f"oc_{p.name}", "float", ("B", C, len(coefs), N), "online"))
+    row = {c: k for k, c in enumerate(coefs)}
     fwd = [
         "// online eProp: per-neuron coefficients of the trace update at step t",
         *flat_assign("const float psi", p.update.psi, "_tp_", kernel_printer()),
     ]
-    fwd += [f"oc_{p.name}_{c}[bn] = {pr.doprint(e)};" for c, e in coefs.items()]
+    at_k = f"((size_t)b * {C} + t % {C}) * {len(coefs) * N} + {{k}} * {N} + j"
+    fwd += [f"oc_{p.name}[{at_k.format(k=row[c])}] = {pr.doprint(e)};" for c, e in coefs.items()]
     fwd.append(f"{p.name}_psi[bn] = psi;")
     if eqs.reg_mode == "moving":
-        fwd += _moving_regulariser(p, eqs, rule_values, f"oR_{p.name}[bn]")
+        fwd += _moving_regulariser(p, eqs, rule_values, f"oR_{p.name}[{at}]")
     else:
-        fwd.append(f"oR_{p.name}[bn] = 0.0F;")
+        fwd.append(f"oR_{p.name}[{at}] = 0.0F;")
     hc.online_forward = fwd
     # one synapse: eps <- D eps + c s;  e = g . eps;  ebar <- fd ebar + fg e;  dW += L ebar + R e
     e = [symbol(f"_e{k}") for k in range(n)]
@@ -547,7 +568,15 @@ def _online_hidden(
     )
     fd, fg, eb = symbol("_fd"), symbol("_fg"), symbol("_eb")
     pr0 = kernel_printer()
-    hc.online_loads = [f"const float _{c} = oc_{p.name}_{c}[(size_t)b * {N} + j];" for c in coefs]
+    # the sweep reads them through local __restrict__ pointers to element b's chunk (a shared
+    # pointer would be reloaded after every store inside the OpenMP region: no vectorisation)
+    # step _c of element b's chunk: constant offsets from few base registers
+    hc.online_pointers = [
+        f"const float* __restrict__ {name} = {buf}_{p.name} + ((size_t)b * {C} + _c) * {width};"
+        for name, buf, width in [("_oc", "oc", len(coefs) * N), ("_oL", "oL", N), ("_oR", "oR", N)]
+    ]
+    hc.online_loads = [f"const float _{c} = _oc[{row[c] * N} + j];" for c in coefs]
+    hc.online_loads.append("const float _L = _oL[j], _R = _oR[j];")
     hc.online_trace = (
         [f"const float _n{k} = {pr0.doprint(new[k])};" for k in range(n)]
         + [

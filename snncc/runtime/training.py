@@ -101,8 +101,9 @@ class TrainingMixin:
         prog.set("score", np.full((cap, self.readout.size), self.training.readout.score_init))
         online = "forward_online" in functions
         for buf in self.plan.buffers:
-            if buf.name == "err":  # online: only the current step's
-                prog.ensure(buf.name, shape_for(buf, cap, 1 if online else T), zero=False)
+            if buf.name == "err":  # online: only the current chunk's steps
+                steps = self.training.online_chunk if online else T
+                prog.ensure(buf.name, shape_for(buf, cap, steps), zero=False)
             elif buf.role == "record":  # training records nothing (a stale one has another T)
                 prog.drop(buf.name)
             elif buf.role == "history" and not online:
