@@ -112,7 +112,7 @@ def add_training(
 ) -> TrainingPlan:
     """Derive eProp for ``net`` and extend ``plan`` with what training needs.
 
-    The CPU reads input spikes from their CSR lists when accumulating gradients and keeps
+    The CPU reads input spikes from their bit words when accumulating gradients and keeps
     the other spike histories as bit words (32x less memory traffic than floats), and it adds
     each step's s Q to the gradients as the backward pass computes Q, so Q is never stored.
     CUDA kernels scan dense float spike histories (inputs get one too) and a stored Q.
@@ -568,9 +568,7 @@ def _online_hidden(
     )
     fd, fg, eb = symbol("_fd"), symbol("_fg"), symbol("_eb")
     pr0 = kernel_printer()
-    # the sweep reads them through local __restrict__ pointers to element b's chunk (a shared
-    # pointer would be reloaded after every store inside the OpenMP region: no vectorisation)
-    # step _c of element b's chunk: constant offsets from few base registers
+    # the sweep reads step _c of element b's chunk at constant offsets from three pointers
     hc.online_pointers = [
         f"const float* __restrict__ {name} = {buf}_{p.name} + ((size_t)b * {C} + _c) * {width};"
         for name, buf, width in [("_oc", "oc", len(coefs) * N), ("_oL", "oL", N), ("_oR", "oR", N)]
