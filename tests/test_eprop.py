@@ -459,6 +459,30 @@ def test_train_batch_reduces_loss_on_a_fixed_batch() -> None:
     assert losses[-1] < 0.8 * losses[0], losses
 
 
+@pytest.mark.parametrize("decision", ["sum", "max", "last"])
+def test_accuracy_counts_the_decision_of_the_recorded_outputs(decision) -> None:
+    """Training passes decide in the kernel (scores summed as the error is computed); the
+    decision is recomputed here in float64 NumPy from the recorded readout of ``run``."""
+    d = data(7)
+    start = 10
+    rule = snncc.rules.EProp(decision=decision, error_start=start)
+    net = network(hidden_model("alif"), d, True)
+    model = snncc.compile(net, batch_size=B, rule=rule)
+    rng = np.random.default_rng(7)
+    x = (rng.random((3 * B, T, N_IN)) < 0.05).astype(np.uint8)  # 3 passes of B
+    y = model.run(x, record=["output.v"])["output.v"][:, start:].astype(np.float64)
+    if decision == "sum":
+        p = np.exp(y - y.max(-1, keepdims=True))
+        chosen = (p / p.sum(-1, keepdims=True)).sum(1).argmax(-1)
+    elif decision == "max":
+        chosen = y.max(1).argmax(-1)
+    else:
+        chosen = y[:, -1].argmax(-1)
+    assert len(set(chosen.tolist())) > 1  # not one class for everything
+    assert model.evaluate((x, chosen))["accuracy"] == 1.0
+    assert model.evaluate((x, (chosen + 1) % K))["accuracy"] == 0.0
+
+
 # -------------------------------------------------------------------------- errors
 def _small(rule=None, optimizer=None, readout_name: str = "output"):
     d = data(0)

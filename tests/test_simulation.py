@@ -143,6 +143,27 @@ def test_event_list_input_equals_dense_input():
     assert np.array_equal(rd["hidden"], re["hidden"])
 
 
+@pytest.mark.parametrize("n", [1, 31, 32, 33, 64, 700])
+def test_input_spikes_pack_into_bit_words_and_back(n):
+    """Dense arrays (bool, uint8, float) and event lists give the same words; unit i of a
+    step is bit i % 32 of word i // 32 (checked by unpacking with NumPy); late events drop."""
+    from snncc.runtime.inputs import as_bits, unpack_spikes
+
+    rng = np.random.default_rng(n)
+    x = rng.random((3, 9, n)) < 0.3
+    words = as_bits(x, "in", n, 1.0)
+    assert words.dtype == np.uint32 and words.shape == (3, 9, (n + 31) // 32)
+    assert np.array_equal(unpack_spikes(words, n), x)
+    for dense in (x.astype(np.uint8), x.astype(np.float32)):
+        assert np.array_equal(as_bits(dense, "in", n, 1.0), words)
+    events = []
+    for b in range(3):
+        t, i = np.nonzero(x[b])
+        late = np.array([9.5, 20.0]), np.array([0, n - 1])  # after the last step: dropped
+        events.append((np.concatenate([t + 0.5, late[0]]), np.concatenate([i, late[1]])))
+    assert np.array_equal(as_bits(events, "in", n, 1.0, n_steps=9), words)
+
+
 def test_batches_larger_than_capacity_are_chunked_and_runs_are_independent():
     net, x, _ = _alif_net(30, 40, 5, 20.0)
     model = snncc.compile(net, batch_size=2)
