@@ -427,6 +427,27 @@ def test_sgd_step_is_w_minus_lr_grad_and_loss_matches_reference() -> None:
     np.testing.assert_allclose(bias, d["b"] - lr * g["output.bias"], rtol=0, atol=1e-6)
 
 
+def test_cosine_learning_rate_schedule_reaches_the_kernel() -> None:
+    sgd = snncc.optim.SGD(0.1, decay_steps=4, lr_end=0.02)
+    expected = [0.1, 0.02 + 0.04 * (1 + np.cos(np.pi / 4)), 0.06, None, 0.02, 0.02]
+    expected[3] = 0.02 + 0.04 * (1 + np.cos(3 * np.pi / 4))
+    assert [sgd.scalars(s)[0] for s in range(1, 7)] == pytest.approx(expected)
+    assert snncc.optim.Adam(1e-3).scalars(10)[0] == 1e-3  # no decay by default
+    for bad in (dict(decay_steps=-1), dict(lr_end=0.2), dict(lr_end=-0.1)):
+        with pytest.raises(ModelError, match="decay_steps >= 0 and 0 <= lr_end <= lr"):
+            snncc.optim.SGD(0.1, **bad)
+    d = data(1)
+    rule = snncc.rules.EProp(regularizer="none")
+    model = snncc.compile(network(hidden_model("lif"), d, True), batch_size=B, rule=rule,
+                          optimizer=sgd)  # fmt: skip
+    for step in (1, 2, 3):  # each step moves the weights by its own lr times the gradient
+        g = model.gradients(d["x"], d["labels"])["in_hid"]
+        w = model.weights["in_hid"].copy()
+        model.train_batch(d["x"], d["labels"])
+        expected = (w - np.float32(sgd.lr_at(step)) * g).astype(np.float32)
+        np.testing.assert_allclose(model.weights["in_hid"], expected, rtol=0, atol=1e-6)
+
+
 def test_adam_training_keeps_mask_and_clamp() -> None:
     d = data(4)
     lo, hi = -0.2, 0.25

@@ -3,6 +3,7 @@ into the generated ``optimize`` kernel, so optimisers run where the weights live
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy as sp
@@ -18,35 +19,65 @@ def _lines(assignments: list[tuple[str, sp.Expr]]) -> list[str]:
     return [f"{t} = {pr.doprint(e)};" for t, e in assignments]
 
 
+class _Schedule:
+    """The learning rate of optimiser step ``step`` (from 1): ``lr``, or with ``decay_steps``
+    a cosine from ``lr`` down to ``lr_end`` over that many steps, then ``lr_end``. A function
+    of the step alone, which checkpoints keep, so resumed runs continue the same schedule."""
+
+    lr: float
+    decay_steps: int
+    lr_end: float
+
+    def _check_schedule(self) -> None:
+        name = type(self).__name__
+        if not self.lr > 0:
+            raise ModelError(f"{name}: learning rate must be > 0, got {self.lr}")
+        if self.decay_steps < 0 or not 0 <= self.lr_end <= self.lr:
+            raise ModelError(
+                f"{name}: need decay_steps >= 0 and 0 <= lr_end <= lr, got "
+                f"decay_steps={self.decay_steps}, lr_end={self.lr_end}, lr={self.lr}"
+            )
+
+    def lr_at(self, step: int) -> float:
+        if self.decay_steps <= 0:
+            return self.lr
+        done = min(max(step - 1, 0), self.decay_steps) / self.decay_steps
+        return self.lr_end + 0.5 * (self.lr - self.lr_end) * (1.0 + math.cos(math.pi * done))
+
+
 @dataclass
-class SGD:
+class SGD(_Schedule):
     """Plain gradient descent: w <- w - lr * g (gradients summed over time and batch)."""
 
     lr: float = 1e-3
+    decay_steps: int = 0
+    lr_end: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ModelError(f"SGD: learning rate must be > 0, got {self.lr}")
+        self._check_schedule()
 
     def code(self) -> OptimizerCode:
         w, g, lr = symbol("w"), symbol("g"), symbol("lr")
         return OptimizerCode("SGD", [], _lines([("w", w - lr * g)]), ["lr"])
 
     def scalars(self, step: int) -> list[float]:
-        return [self.lr]
+        return [self.lr_at(step)]
 
 
 @dataclass
-class Adam:
+class Adam(_Schedule):
     """Adam with bias correction (Kingma & Ba); step counts from 1."""
 
     lr: float = 1e-3
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    decay_steps: int = 0
+    lr_end: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.lr > 0 or not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
+        self._check_schedule()
+        if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
             raise ModelError(f"Adam: invalid hyper-parameters {self}")
 
     def code(self) -> OptimizerCode:
@@ -63,7 +94,7 @@ class Adam:
 
     def scalars(self, step: int) -> list[float]:
         return [
-            self.lr,
+            self.lr_at(step),
             self.beta1,
             self.beta2,
             self.eps,
