@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 
@@ -390,6 +391,9 @@ def abort(message: str, code: int = 1) -> None:
     sys.stderr.write(f"snncc: rank {comm.rank} failed: {message}\n")
     sys.stderr.flush()
     if comm.parallel:
+        # MPI_Abort makes the launcher kill every process at once; give it a moment to forward
+        # this message first (once in the test suite it never reached the launcher's stderr)
+        time.sleep(0.5)
         comm.comm.Abort(code)
     raise SystemExit(code)
 
