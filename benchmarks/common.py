@@ -511,11 +511,10 @@ def _no_nan(obj: Any) -> Any:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    from snncc.files import atomic_write
+
     text = json.dumps(_no_nan(json.loads(json.dumps(data, default=_jsonable))), indent=1)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, text.encode(), durable=False)
 
 
 def fmt(value: Any, digits: int = 3, unit: str = "") -> str:

@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from snncc.files import atomic_file
+
 
 def cache_root() -> Path:
     root = Path(os.environ.get("SNNCC_CACHE", Path.home() / ".cache" / "snncc"))
@@ -36,6 +38,5 @@ def content_hash(*parts: str) -> str:
 def publish(built: Path, cached: Path) -> None:
     """Copy a finished build into the cache atomically: concurrent builders (MPI ranks) never
     see half a file."""
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-    shutil.copy(built, tmp)
-    os.replace(tmp, cached)
+    with atomic_file(cached, mode=0o755) as out, open(built, "rb") as src:
+        shutil.copyfileobj(src, out)

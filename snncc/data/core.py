@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from snncc.files import atomic_file
 
 __all__ = [
     "CACHE_ENV",
@@ -292,25 +293,15 @@ class SpikeDataset:
 
     def save(self, path: PathLike) -> None:
         """Write to a compressed ``.npz`` atomically (temporary file, then ``os.replace``)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(
-                    f,
-                    x=self.x,
-                    y=self.y,
-                    n_classes=np.int64(self.n_classes),
-                    name=np.str_(self.name),
-                    dt=np.float64(np.nan if self.dt is None else self.dt),
-                )
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_file(path) as f:
+            np.savez_compressed(
+                f,
+                x=self.x,
+                y=self.y,
+                n_classes=np.int64(self.n_classes),
+                name=np.str_(self.name),
+                dt=np.float64(np.nan if self.dt is None else self.dt),
+            )
 
     @classmethod
     def load(cls, path: PathLike) -> SpikeDataset:

@@ -43,11 +43,12 @@ import hashlib
 import math
 import os
 import shutil
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from snncc.files import atomic_file
 
 from .core import (
     DatasetNotFoundError,
@@ -150,28 +151,20 @@ def _stage(src: Path, dest: Path) -> None:
             return
         except OSError:
             pass  # no symlinks on this filesystem: copy below
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if src.suffix == ".gz":
-                with gzip.open(src, "rb") as f:
+    with atomic_file(dest) as out:
+        if src.suffix == ".gz":
+            with gzip.open(src, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+        elif src.suffix == ".zip":
+            with zipfile.ZipFile(src) as z:
+                members = [m for m in z.namelist() if Path(m).name == dest.name]
+                if not members:
+                    raise DatasetNotFoundError(f"{src} contains no file named {dest.name}")
+                with z.open(members[0]) as f:
                     shutil.copyfileobj(f, out, 1 << 20)
-            elif src.suffix == ".zip":
-                with zipfile.ZipFile(src) as z:
-                    members = [m for m in z.namelist() if Path(m).name == dest.name]
-                    if not members:
-                        raise DatasetNotFoundError(f"{src} contains no file named {dest.name}")
-                    with z.open(members[0]) as f:
-                        shutil.copyfileobj(f, out, 1 << 20)
-            else:
-                with open(src, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        else:
+            with open(src, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
 
 
 def _warn_size(name: str, n: int, n_steps: int | None, n_inputs: int) -> None:

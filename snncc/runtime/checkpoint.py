@@ -8,34 +8,13 @@ checkpoint need not be on a file system every node sees.
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
 from snncc.errors import SnnccError
+from snncc.files import atomic_write
 
 FORMAT = 1
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # the old checkpoint is untouched; leave no partial file behind
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    except OSError:
-        pass
 
 
 def save_model(model, path) -> None:
