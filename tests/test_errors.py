@@ -568,7 +568,13 @@ def _check_compile_error(msg: str, model_name: str, ode: str) -> None:
 
 
 @needs_gxx
-def test_compile_error_points_back_to_model_population_and_ode(monkeypatch):
+@pytest.mark.parametrize(
+    "model_name, with_projection",
+    [("DiagnosticProbeExact", False), ("DiagnosticProbeFed", True)],  # fed: names it still
+)
+def test_compile_error_points_back_to_model_population_and_ode(
+    monkeypatch, model_name, with_projection
+):
     # Break the printer for one symbol only: the hoisted decay constant of this model's ODE.
     original = Float32Printer._print_Symbol
 
@@ -577,25 +583,10 @@ def test_compile_error_points_back_to_model_population_and_ode(monkeypatch):
         return f"{PROBE_FN}({out})" if expr.name == "vprobe_decay" else out
 
     monkeypatch.setattr(Float32Printer, "_print_Symbol", broken)
-    net, ode = _probe_net("DiagnosticProbeExact", with_projection=False)
+    net, ode = _probe_net(model_name, with_projection=with_projection)
     with pytest.raises(snncc.CompileError) as err:
         snncc.compile(net, batch_size=1, backend="cpu")
-    _check_compile_error(str(err.value), "DiagnosticProbeExact", ode)
-
-
-@needs_gxx
-def test_compile_error_names_the_population_even_with_incoming_projections(monkeypatch):
-    original = Float32Printer._print_Symbol
-
-    def broken(self, expr):
-        out = original(self, expr)
-        return f"{PROBE_FN}({out})" if expr.name == "vprobe_decay" else out
-
-    monkeypatch.setattr(Float32Printer, "_print_Symbol", broken)
-    net, ode = _probe_net("DiagnosticProbeFed", with_projection=True)
-    with pytest.raises(snncc.CompileError) as err:
-        snncc.compile(net, batch_size=1, backend="cpu")
-    _check_compile_error(str(err.value), "DiagnosticProbeFed", ode)
+    _check_compile_error(str(err.value), model_name, ode)
 
 
 @needs_gxx
