@@ -98,7 +98,6 @@ class TrainingPlan:
     online_readout: list[str] = field(default_factory=list)  # one readout synapse: _zk, _gacc
     online_bias: list[tuple[str, str]] = field(default_factory=list)  # (param, update of _bk)
     history_pops: list[str] = field(default_factory=list)  # populations with a z history
-    spike_bits: bool = False  # z histories are bit words (CPU), not one float per neuron (CUDA)
     f_target_steps: float = 0.0
 
     def __str__(self) -> str:
@@ -201,10 +200,10 @@ def add_training(
     history = {q.pre.name for q in trainable if backend == "cuda" or not q.pre.is_input}
     history |= {h.name for h in hidden}
     tp.history_pops = [p for p in net.populations if p in history]
-    tp.spike_bits = backend == "cpu"
+    bits = backend == "cpu"  # z histories as bit words, not one float per neuron (CUDA)
     for name in tp.history_pops:
         hp = plan.pop(name)
-        if tp.spike_bits:
+        if bits:
             words = ("B", "T", hp.spike_words)
             plan.add(Buffer(f"hist_{name}_zbits", "unsigned", words, "history"))
         else:
@@ -214,7 +213,7 @@ def add_training(
         ts = derive_traces(pop.name, hp.update)
         eqs.traces[pop.name] = ts
         fb = _feedback(plan, net, pop, readout, rule)
-        tp.hidden[pop.name] = _hidden_code(plan, hp, ts, eqs, fb, rule_values, tp.spike_bits)
+        tp.hidden[pop.name] = _hidden_code(plan, hp, ts, eqs, fb, rule_values, bits)
     for q in trainable:
         masked = q.mask is not None and not q.sparse
         tp.projections.append(ProjectionGrad(**vars(plan.proj(q.name)), masked=masked))
