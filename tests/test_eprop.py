@@ -414,11 +414,13 @@ def test_sgd_step_is_w_minus_lr_grad_and_loss_matches_reference() -> None:
                           optimizer=snncc.optim.SGD(lr))  # fmt: skip
     g = model.gradients(d["x"], d["labels"])
     before = {k: model.weights[k].copy() for k in ("in_hid", "hid_hid", "hid_out")}
+    evaluated = model.evaluate((d["x"], d["labels"]))  # its own kernel: no histories
     out = model.train_batch(d["x"], d["labels"])
     ref = eprop_gradients(d["x"], d["W_in"], d["W_rec"], d["W_out"], d["b"], model="alif",
                           tau_a=TAU_A, beta=BETA, v_th=V_TH, labels=d["labels"],
                           dtype=np.float64)  # fmt: skip
     assert out["loss"] == pytest.approx(ref["loss"] / B, rel=1e-5)
+    assert evaluated["loss"] == pytest.approx(ref["loss"] / B, rel=1e-5)
     for k, w in before.items():
         expected = (w - np.float32(lr) * g[k]).astype(np.float32)
         np.testing.assert_allclose(model.weights[k], expected, rtol=0, atol=1e-6)

@@ -31,6 +31,8 @@ class Program:
     backend = "base"
     # the generated functions one gradient pass calls, in order (factorised eProp)
     gradient_pass: tuple[str, ...] = ("forward", "backward", "accumulate")
+    # the generated function that computes loss and decisions without gradients
+    evaluate_pass: tuple[str, ...] = ("forward",)
 
     def __init__(self, plan: KernelPlan, sources: dict[str, str]):
         self.plan = plan

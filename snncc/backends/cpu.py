@@ -81,6 +81,8 @@ class CpuProgram(Program):
     backend = "cpu"
     # forward and backward fused per batch element: its histories are still in cache
     gradient_pass = ("forward_backward", "accumulate")
+    # no histories written: evaluating is a forward pass only
+    evaluate_pass = ("evaluate",)
 
     def __init__(self, plan: KernelPlan, sources: dict[str, str]):
         self._arrays: dict[str, np.ndarray] = {}

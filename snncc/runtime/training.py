@@ -411,7 +411,8 @@ class TrainingMixin:
         loss, correct, n = 0.0, 0, 0
         bs = batch_size or self.batch_size * len(self.programs) * self.comm.size
         for x, y in _batches(data, bs):
-            _, l_, c, B, _ = self._passes(x, y, ("forward",), False, what="evaluating")
+            evaluate = self.programs[0].evaluate_pass
+            _, l_, c, B, _ = self._passes(x, y, evaluate, False, what="evaluating")
             loss += l_
             n += B
             correct += c
