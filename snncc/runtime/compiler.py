@@ -13,8 +13,8 @@ from snncc.codegen.plan import build_plan
 from snncc.codegen.render import render, template_dir
 from snncc.codegen.training import add_training, template_context
 from snncc.errors import ModelError
+from snncc.files import atomic_write
 from snncc.model.network import Network
-from snncc.runtime.checkpoint import atomic_write
 from snncc.runtime.model import CompiledModel
 
 BACKENDS = ("cpu", "cuda")
