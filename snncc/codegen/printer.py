@@ -8,8 +8,6 @@ Piecewise and Max/Min print as selects (ternaries), which keep neuron loops vect
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -17,38 +15,9 @@ import sympy as sp
 from sympy.codegen.ast import float32, real
 from sympy.printing.c import C99CodePrinter
 
+from snncc.codegen.names import cname
+
 _MAX_EXPANDED_POWER = 4
-
-CXX_KEYWORDS = set(
-    """alignas alignof and and_eq asm auto bitand bitor bool break case catch char
-char16_t char32_t class compl const constexpr const_cast continue decltype default delete do
-double dynamic_cast else enum explicit export extern false float for friend goto if inline int
-long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public
-register reinterpret_cast restrict return short signed sizeof static static_assert static_cast
-struct switch template this thread_local throw true try typedef typeid typename union unsigned
-using virtual void volatile wchar_t while xor xor_eq main""".split()
-)
-
-
-@functools.cache
-def reserved_names() -> frozenset[str]:
-    """Identifiers a user symbol must not take in C: keywords, math functions, and every name
-    the templates use (read from the template files, so a new template local is covered)."""
-    from snncc.codegen.render import template_dir
-
-    names = set(CXX_KEYWORDS) | {"psi"}  # psi: the surrogate's local in generated code
-    for path in template_dir().rglob("*.j2"):
-        # Jinja tags become a placeholder that glues to neighbours ({{ s }}v -> Jv, not v)
-        code = re.sub(r"//[^\n]*|\{#.*?#\}", " ", path.read_text(), flags=re.S)
-        code = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "J", code, flags=re.S)
-        names |= set(re.findall(r"\b[A-Za-z_]\w*\b", code))
-    names |= {f + "f" for f in ("exp", "log", "sqrt", "pow", "fabs", "fmax", "fmin", "tanh")}
-    return frozenset(n for n in names if not n.startswith("_"))
-
-
-def cname(name: str) -> str:
-    """The C identifier of a model symbol: itself, or ``name_u`` where that would collide."""
-    return f"{name}_u" if name in reserved_names() else name
 
 
 class Float32Printer(C99CodePrinter):

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 import jinja2
 import sympy as sp
 
+from snncc.codegen.names import cname, comment, comment_text, template_dir
 from snncc.codegen.plan import KernelPlan, PopulationPlan
-from snncc.codegen.printer import cname, flatten, kernel_printer, print_block
-
-
-def template_dir() -> Path:
-    """The installed templates (snncc._templates), or the repo's templates/ in a checkout."""
-    try:
-        path = Path(str(resources.files("snncc._templates")))
-        if (path / "common").is_dir():
-            return path
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parents[2] / "templates"
+from snncc.codegen.printer import flatten, kernel_printer, print_block
 
 
 @functools.cache
@@ -41,13 +29,15 @@ def environment(backend: str) -> jinja2.Environment:
             jinja2.FileSystemLoader(str(root / "common")),
         ]
     )
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["comment_text"] = comment_text  # free text inside a // comment (model names)
+    return env
 
 
 @dataclass
@@ -103,21 +93,21 @@ def population_code(p: PopulationPlan) -> PopulationCode:
     printer = kernel_printer()
     if upd.decay:
         # all ODEs advance together from the old state
-        pc.update.append(f"// {upd.model}: ODEs integrated over dt [{upd.method}]")
+        pc.update.append(comment(f"{upd.model}: ODEs integrated over dt [{upd.method}]"))
         block = print_block(
             [(f"_next_{st.target}", st.expr) for st in upd.decay],
             declare={f"_next_{st.target}" for st in upd.decay},
             mangle=True,
         )
-        pc.update += [f"// {st.source}" for st in upd.decay] + block
+        pc.update += [comment(st.source) for st in upd.decay] + block
         pc.update += [f"{cname(st.target)} = _next_{st.target};" for st in upd.decay]
     for k, st in enumerate(upd.spike_effects):
-        pc.update.append(f"// {st.kind}: {st.source}")
+        pc.update.append(comment(f"{st.kind}: {st.source}"))
         pc.update += flat_assign(cname(st.target), st.expr, f"_t{k}_", printer)
     for s in p.states:
         pc.store.append(f"{p.name}_{s}[bn] = {cname(s)};")
     if upd.spike is not None:
-        pc.update.append(f"// threshold: {_threshold_source(upd)}")
+        pc.update.append(comment(f"threshold: {_threshold_source(upd)}"))
         pc.update += flat_assign("const float _spike", upd.spike, "_ts_", printer)
         pc.store.append(f"{spike_slot(p, 'cur')}[bn] = _spike;")
     for s in upd.states:
@@ -157,4 +147,4 @@ def render(plan: KernelPlan, backend: str, extra: dict | None = None) -> dict[st
     return {n: env.get_template(n + ".j2").render(**ctx) for n in names}
 
 
-__all__ = ["render", "population_code", "environment", "template_dir"]
+__all__ = ["render", "population_code", "environment"]

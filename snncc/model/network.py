@@ -13,14 +13,9 @@ import numpy as np
 
 from snncc.errors import ModelError, ShapeError
 from snncc.model import init as _init
+from snncc.model.names import check_name
 from snncc.model.neuron import NeuronModel
 from snncc.model.neurons import SpikeInput
-
-
-def _check_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ModelError(f"{what} name {name!r} must be a Python identifier (letters, digits, _)")
-    return name
 
 
 @dataclass
@@ -86,7 +81,7 @@ class Network:
         self._rng = np.random.default_rng(self.seed)
 
     def _unique(self, name: str, what: str) -> str:
-        _check_name(name, what)
+        check_name(name, what)
         if name in self.populations or name in self.projections:
             raise ModelError(
                 f"duplicate name '{name}': a population or projection with that name exists; "
