@@ -2,6 +2,8 @@
 
 from snncc import rules
 from snncc.errors import (
+    CacheError,
+    CheckpointError,
     CompileError,
     EquationError,
     ModelError,
@@ -19,6 +21,8 @@ from snncc.runtime.compiler import compile, generate
 __version__ = "0.1.0"
 
 __all__ = [
+    "CacheError",
+    "CheckpointError",
     "CompileError",
     "EquationError",
     "ModelError",

@@ -25,3 +25,11 @@ class CompileError(SnnccError, RuntimeError):
 
 class TrainingError(SnnccError, RuntimeError):
     """Training cannot go on (NaN loss, bad labels); the last good checkpoint is kept."""
+
+
+class CheckpointError(SnnccError, ValueError):
+    """A file is not a usable snncc checkpoint; the message names the file and the reason."""
+
+
+class CacheError(SnnccError, PermissionError):
+    """The cache directory or a file in it is not safe to load code from (owner, permissions)."""

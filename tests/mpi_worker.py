@@ -70,7 +70,7 @@ def dataset(n: int = 24) -> tuple[np.ndarray, np.ndarray]:
 
 def weights(m) -> dict[str, np.ndarray]:
     state = {k: np.asarray(m.weights[k]) for k in m.weights}
-    state["output.bias"] = m.state_dict()["buffers"]["output_p_bias"]
+    state["output.bias"] = m.state_dict()["params"]["output.bias"]
     return state
 
 
@@ -94,14 +94,14 @@ def record_writers(out: Path) -> None:
     from snncc.runtime import checkpoint
     from snncc.runtime.parallel import world
 
-    original = checkpoint.atomic_write
+    original = checkpoint.write_archive
 
-    def logged(path, data):
+    def logged(path, meta, arrays):
         with open(out / "writers.txt", "a") as fh:
             fh.write(f"{world().rank}\n")
-        original(path, data)
+        original(path, meta, arrays)
 
-    checkpoint.atomic_write = logged
+    checkpoint.write_archive = logged
 
 
 def main(argv: list[str] | None = None) -> None:

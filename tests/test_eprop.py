@@ -425,7 +425,7 @@ def test_sgd_step_is_w_minus_lr_grad_and_loss_matches_reference() -> None:
         expected = (w - np.float32(lr) * g[k]).astype(np.float32)
         np.testing.assert_allclose(model.weights[k], expected, rtol=0, atol=1e-6)
         assert not np.array_equal(model.weights[k], w)
-    bias = model.state_dict()["buffers"]["output_p_bias"]
+    bias = model.params["output.bias"]
     np.testing.assert_allclose(bias, d["b"] - lr * g["output.bias"], rtol=0, atol=1e-6)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from snncc.backends.base import Program
-from snncc.backends.cache import build_dir, content_hash, publish
+from snncc.backends.cache import build_dir, content_hash, publish, trusted_file
 from snncc.backends.diagnostics import explain
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError
@@ -62,7 +62,7 @@ def compile_sources(sources: dict[str, str]) -> Path:
     key = content_hash(text, CXX, " ".join(FLAGS), host_cpu())
     lib = build_dir("cpu") / f"snncc_{key}.so"
     if lib.exists():
-        return lib
+        return trusted_file(lib)
     with tempfile.TemporaryDirectory(prefix="snncc_build_") as tmp:
         files = []
         for name, src in sources.items():

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from snncc.backends.base import Program
-from snncc.backends.cache import build_dir, content_hash, publish
+from snncc.backends.cache import build_dir, content_hash, publish, trusted_file
 from snncc.backends.diagnostics import explain
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError, SnnccError
@@ -46,7 +46,7 @@ def nvcc_compile(source: str, name: str, arch: str, kind: str = "cubin") -> Path
     key = content_hash(source, arch, kind, " ".join(NVCC_FLAGS))
     out = build_dir("cuda") / f"snncc_{key}.{kind}"
     if out.exists():
-        return out
+        return trusted_file(out)
     with tempfile.TemporaryDirectory(prefix="snncc_cuda_") as tmp:
         src = Path(tmp) / name
         src.write_text(source)

@@ -151,12 +151,8 @@ def _population_plan(net: Network, pop: Population) -> PopulationPlan:
     upd = discretize(pop.model, float(net.dt))
     pp.update = upd
     pp.init = dict(pop.model.state)
-    # dt reaches kernels like a parameter (Euler/RK updates use it)
-    values: dict[str, float | np.ndarray] = {**pop.model.params, "dt": float(net.dt)}
     where = f"population '{pop.name}' ({pop.model.name})"
-    for name, expr in upd.constants.items():
-        values[name] = _evaluate(expr, values, float(net.dt), where, name)
-    pp.values = values
+    pp.values = values = parameter_values(upd, pop.model.params, float(net.dt), where)
     # trainable parameters are per neuron even when they start out equal
     pp.per_neuron = [
         k for k, v in values.items() if isinstance(v, np.ndarray) or k in pop.model.trainable
@@ -165,16 +161,43 @@ def _population_plan(net: Network, pop: Population) -> PopulationPlan:
     return pp
 
 
+def parameter_values(
+    upd: DiscreteUpdate, params: dict, dt: float, where: str
+) -> dict[str, float | np.ndarray]:
+    """What a population's kernels read: its parameters, ``dt`` (Euler/RK updates use it like a
+    parameter) and the hoisted constants evaluated from them."""
+    values: dict[str, float | np.ndarray] = {**params, "dt": dt}
+    for name, expr in upd.constants.items():
+        values[name] = _evaluate(expr, values, dt, where, name)
+    return values
+
+
 def _evaluate(expr: sp.Expr, values: dict, dt: float, where: str, name: str) -> float | np.ndarray:
     syms = sorted(expr.free_symbols, key=lambda s: s.name)
     f = sp.lambdify(syms, expr, "numpy")
-    args = [dt if s == DT else values[s.name] for s in syms]
-    with np.errstate(all="ignore"):
-        out = np.asarray(f(*args), dtype=np.float64)
+    # float64 arrays, not Python floats, and numpy's errors raised: a division by zero is
+    # reported with the constant and the fix, not as a ZeroDivisionError from inside lambdify
+    args = [np.asarray(dt if s == DT else values[s.name], np.float64) for s in syms]
+    with np.errstate(divide="raise", invalid="raise", over="ignore", under="ignore"):
+        try:
+            out = np.asarray(f(*args), dtype=np.float64)
+        except (ArithmeticError, ValueError, TypeError) as err:
+            raise ModelError(
+                f"{where}: the precomputed constant {name} = {expr} cannot be evaluated for "
+                f"these parameters ({err}: a zero time constant, or two equal time constants?); "
+                "change the parameters"
+            ) from None
     if not np.all(np.isfinite(out)):
         raise ModelError(
             f"{where}: the precomputed constant {name} = {expr} is not finite for these "
-            "parameters (e.g. two equal time constants); change the parameters"
+            "parameters (a zero time constant, or two equal time constants); change the "
+            "parameters"
+        )
+    if name.lstrip("_").endswith("_decay") and np.any(np.abs(out) > 1.0):
+        raise ModelError(
+            f"{where}: the state would grow without bound: {name} = {expr} = "
+            f"{float(np.max(np.abs(out))):g} > 1 in magnitude (a negative time constant, or "
+            "dt too large for explicit integration); time constants must be > 0"
         )
     return float(out) if out.ndim == 0 else out
 
@@ -213,6 +236,8 @@ def _population_buffers(plan: KernelPlan, p: PopulationPlan) -> None:
 
 
 def _projection_buffers(plan: KernelPlan, q: Projection) -> None:
+    """Connectivity and weight buffers; the weights' values are the network's, uploaded when a
+    model is compiled, so a plan does not depend on them (and is cached without them)."""
     if q.sparse:
         mask = q.mask
         rows, cols = np.nonzero(mask)
@@ -235,7 +260,7 @@ def _projection_buffers(plan: KernelPlan, q: Projection) -> None:
                 rows[perm].astype(np.int32),
             ),
             Buffer(f"{q.name}_csc_perm", "int", (rows.size,), "connectivity", perm),
-            Buffer(f"{q.name}_w", "float", (rows.size,), "weight", q.weight[rows, cols]),
+            Buffer(f"{q.name}_w", "float", (rows.size,), "weight"),
         )
     else:
-        plan.add(Buffer(f"{q.name}_w", "float", (q.pre.size, q.post.size), "weight", q.weight))
+        plan.add(Buffer(f"{q.name}_w", "float", (q.pre.size, q.post.size), "weight"))

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from snncc.codegen.names import cname, comment
 from snncc.codegen.plan import Buffer, KernelPlan, PopulationPlan, ProjectionPlan, _evaluate
-from snncc.codegen.printer import cname, float_literal, kernel_printer
+from snncc.codegen.printer import float_literal, kernel_printer
 from snncc.codegen.render import flat_assign, param_loads
 from snncc.errors import ModelError
 from snncc.model.equations import symbol
@@ -98,7 +99,7 @@ class TrainingPlan:
     online_readout: list[str] = field(default_factory=list)  # one readout synapse: _zk, _gacc
     online_bias: list[tuple[str, str]] = field(default_factory=list)  # (param, update of _bk)
     history_pops: list[str] = field(default_factory=list)  # populations with a z history
-    f_target_steps: float = 0.0
+    rule_values: dict[str, float] = field(default_factory=dict)  # dt, tau_reg, c_reg, f_target
 
     def __str__(self) -> str:
         lines = [str(self.equations)]
@@ -164,12 +165,8 @@ def add_training(
         "c_reg": rule.c_reg,
         "f_target": rule.f_target * dt / 1000.0,
     }
-    kappa = np.broadcast_to(_evaluate(rts.D[0, 0], rp.values, dt, readout.name, "kappa"), (K,))
-    fd = _rule_value(eqs.filter_decay, {**rule_values, "kappa": kappa}, "filter_decay", K)
-    fg = _rule_value(eqs.filter_gain, {**rule_values, "kappa": kappa}, "filter_gain", K)
-    tp = TrainingPlan(
-        rule, eqs, _readout_code(rp, rts, rule), f_target_steps=rule_values["f_target"]
-    )
+    tp = TrainingPlan(rule, eqs, _readout_code(rp, rts, rule), rule_values=rule_values)
+    fd, fg = filter_values(tp, rp.values)
     plan.add(
         Buffer("labels", "int", ("B",), "data"),
         Buffer("targets", "float", ("B", "T", K), "data"),
@@ -240,6 +237,19 @@ def add_training(
         add_online(plan, net, tp)
     plan.training = tp
     return tp
+
+
+def filter_values(tp: TrainingPlan, readout_values: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The eligibility filter's decay and gain per readout unit, from the readout's parameter
+    values (its decay is kappa)."""
+    eqs, r = tp.equations, tp.readout
+    where = f"population '{r.name}'"
+    decay = eqs.readout_traces.D[0, 0]
+    kappa = _evaluate(decay, readout_values, tp.rule_values["dt"], where, "kappa")
+    kappa = np.broadcast_to(kappa, (r.size,))
+    values = {**tp.rule_values, "kappa": kappa}
+    fd = _rule_value(eqs.filter_decay, values, "filter_decay", r.size)
+    return fd, _rule_value(eqs.filter_gain, values, "filter_gain", r.size)
 
 
 def _rule_value(expr: sp.Expr, values: dict, what: str, K: int) -> np.ndarray:
@@ -321,7 +331,7 @@ def _hidden_code(
         plan.add(Buffer(f"{p.name}_Q", "float", ("B", "T", N), "history"))
     printer = kernel_printer()
     fwd = [
-        f"// eProp: surrogate of '{p.name}' and the per-step quantities its traces need",
+        comment(f"eProp: surrogate of '{p.name}' and the per-step quantities its traces need"),
         *flat_assign("const float psi", p.update.psi, "_tp_", printer),
     ]
     idx = f"((size_t)b * T + t) * {N} + j"
@@ -381,7 +391,7 @@ def _moving_regulariser(
     signal = eqs.reg_signal.xreplace(sub).xreplace({symbol("f"): symbol("_f")})
     printer = kernel_printer()
     return [
-        f"// regulariser: f <- {eqs.reg_state}",
+        comment(f"regulariser: f <- {eqs.reg_state}"),
         f"const float _f_old = {p.name}_f[bn];",
         f"const float _f = {printer.doprint(f_new)};",
         f"{p.name}_f[bn] = _f;",
@@ -471,14 +481,8 @@ def add_online(plan: KernelPlan, net: Network, tp: TrainingPlan) -> None:
         return
     tp.online = True
     tp.online_chunk = C = ONLINE_CHUNK
-    rule_values = {
-        "f_target": tp.f_target_steps,
-        "c_reg": tp.rule.c_reg,
-        "tau_reg": tp.rule.tau_reg,
-        "dt": float(net.dt),
-    }
     for name, hc in tp.hidden.items():
-        _online_hidden(plan, plan.pop(name), eqs.traces[name], eqs, rule_values, hc, C)
+        _online_hidden(plan, plan.pop(name), eqs.traces[name], eqs, tp.rule_values, hc, C)
     for q in tp.projections:
         size = next(s for _, n, s in tp.params if n == q.name)
         n_traces = len(tp.hidden[q.post].trace_names) if q.post in tp.hidden else 1

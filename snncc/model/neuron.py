@@ -25,6 +25,7 @@ import sympy as sp
 
 from snncc.errors import ModelError
 from snncc.model.equations import FUNCTIONS, parse_expr, parse_ode, symbol
+from snncc.model.names import check_name
 
 #: Names the compiler provides; a model may use them but not declare them.
 RESERVED = {"dt": "the time step", "I_syn": "the synaptic input", "margin": "threshold margin"}
@@ -48,6 +49,8 @@ class NeuronModel:
         refractory: refractory period in ms (no spike and zero surrogate while refractory).
         surrogate: pseudo-derivative of the spike w.r.t. ``margin``; needed for learning.
         trainable: per-neuron parameters a learning rule may train (e.g. a readout's bias).
+        positive: parameters that must be > 0 (time constants, thresholds); checked wherever
+            a value is set.
         integration: "auto" (exact if linear, else Euler with a warning), "exact", "euler",
             "midpoint" or "rk4".
         output: the state variable a readout exposes (defaults to the first state).
@@ -64,11 +67,33 @@ class NeuronModel:
     refractory: float = 0.0
     surrogate: Equation | None = None
     trainable: Sequence[str] = ()
+    positive: Sequence[str] = ()
     integration: str = "auto"
     output: str | None = None
     is_input: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 200:
+            raise ModelError(
+                f"NeuronModel: name {self.name!r} must be a non-empty string of at most 200 "
+                "characters, e.g. 'CubaLIF'"
+            )
+        for kind in ("params", "state", "reset", "on_spike", "input"):
+            if not isinstance(getattr(self, kind), Mapping):
+                raise ModelError(
+                    f"{self.where(kind)} must be a dict of name -> value, got "
+                    f"{type(getattr(self, kind)).__name__}"
+                )
+        if isinstance(self.dynamics, (str, sp.Basic)):
+            raise ModelError(
+                f'{self.where("dynamics")} must be a list of ODEs, e.g. ["dv/dt = -v/tau"], '
+                "not a single equation"
+            )
+        if isinstance(self.trainable, str):
+            raise ModelError(
+                f"{self.where('trainable')} must be a list of parameter names, e.g. "
+                f"[{self.trainable!r}]"
+            )
         self.params = {k: _check_param(self.name, k, v) for k, v in dict(self.params).items()}
         self.state = {
             k: float(_check_param(self.name, k, v, "state variable"))
@@ -81,6 +106,7 @@ class NeuronModel:
             dict(self.input),
         )
         self.trainable = tuple(self.trainable)
+        self.positive = tuple(self.positive)
         self._validate()
 
     # ------------------------------------------------------------------ parsing
@@ -145,8 +171,7 @@ class NeuronModel:
     def _validate(self) -> None:
         for names, kind in ((self.params, "parameter"), (self.state, "state variable")):
             for n in names:
-                if not n.isidentifier() or n.startswith("_"):
-                    raise ModelError(f"{self.where(kind)}: '{n}' is not a valid name")
+                check_name(n, self.where(kind))
                 if n in RESERVED or n in FUNCTIONS or n == "pi":
                     raise ModelError(
                         f"{self.where(kind)}: '{n}' is reserved ({RESERVED.get(n, 'a function')});"
@@ -163,18 +188,39 @@ class NeuronModel:
             self.assignments(kind)
         self.threshold_condition()
         self.surrogate_expr()
-        for p in self.trainable:
-            if p not in self.params:
-                raise ModelError(f"{self.where('trainable')}: '{p}' is not a parameter")
+        for kind in ("trainable", "positive"):
+            for p in getattr(self, kind):
+                if p not in self.params:
+                    raise ModelError(
+                        f"{self.where(kind)}: '{p}' is not a parameter "
+                        f"(parameters: {', '.join(self.params) or 'none'})"
+                    )
+        self._check_positive(self.params)
         if self.output is not None and self.output not in self.state:
             raise ModelError(f"{self.where('output')}: '{self.output}' is not a state variable")
-        if not np.isfinite(self.refractory) or self.refractory < 0:
+        if (
+            not isinstance(self.refractory, numbers.Real)
+            or isinstance(self.refractory, bool)
+            or not np.isfinite(self.refractory)
+            or self.refractory < 0
+        ):
             raise ModelError(f"{self.where('refractory')}: must be a finite time >= 0")
         if self.integration not in ("auto", "exact", "euler", "midpoint", "rk4"):
             raise ModelError(
                 f"{self.where('integration')}: unknown method '{self.integration}'; "
                 "use auto, exact, euler, midpoint or rk4"
             )
+
+    def _check_positive(self, values: Mapping[str, object]) -> None:
+        for p in self.positive:
+            if p in values and not np.all(np.asarray(values[p]) > 0):
+                bad = np.asarray(values[p]).reshape(-1)
+                at = "" if bad.size == 1 else f" (index {int(np.argmax(~(bad > 0)))})"
+                raise ModelError(
+                    f"{self.where('parameter')} '{p}' must be > 0, got "
+                    f"{float(bad[~(bad > 0)][0]):g}{at}; a time constant or threshold of zero "
+                    "or below has no meaning (it would divide by zero or grow without bound)"
+                )
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -193,11 +239,10 @@ class NeuronModel:
                 f"{self.where('parameters')}: unknown parameter '{sorted(unknown)[0]}' "
                 f"(parameters: {', '.join(self.params)})"
             )
+        checked = {k: _check_param(self.name, k, v) for k, v in params.items()}
+        self._check_positive(checked)
         new = copy.copy(self)
-        new.params = {
-            **self.params,
-            **{k: _check_param(self.name, k, v) for k, v in params.items()},
-        }
+        new.params = {**self.params, **checked}
         return new
 
     def __str__(self) -> str:

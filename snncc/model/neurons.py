@@ -29,6 +29,7 @@ def LIF(
         threshold="v > v_th",
         refractory=refractory,
         surrogate=TRIANGLE,
+        positive=("tau_m", "v_th"),
     )
 
 
@@ -52,6 +53,7 @@ def ALIF(
         threshold="v > v_th + beta * a",
         refractory=refractory,
         surrogate=TRIANGLE,
+        positive=("tau_m", "tau_a", "v_th"),
     )
 
 
@@ -71,6 +73,7 @@ def LeakyIntegrator(tau: object = 20.0, bias: bool | object = True) -> NeuronMod
         dynamics=["dv/dt = -v / tau"],
         input={"v": "I_syn + bias" if bias is not False else "I_syn"},
         trainable=("bias",) if bias is not False else (),
+        positive=("tau",),
         output="v",
     )
 

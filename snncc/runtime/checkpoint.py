@@ -1,4 +1,10 @@
-"""Checkpoints: the network spec, rule, optimiser and every trained buffer, in one file.
+"""Checkpoints: a zip archive of JSON metadata and NumPy arrays. Data only, never code.
+
+``meta.json`` holds the format and version, the network spec as data (model/spec.py: equations
+as text, rebuilt through the public API and the safe equation parser), the rule and optimiser
+options, the training progress and a description of every array; each array is a ``.npy``
+member read with ``allow_pickle=False`` after its header has been checked against that
+description. docs/checkpoints.md documents the format.
 
 Writes go to a temp file in the same directory, are fsynced, then renamed over the old file,
 so a crash at any moment leaves either the old or the new checkpoint, never half of one.
@@ -8,33 +14,187 @@ checkpoint need not be on a file system every node sees.
 
 from __future__ import annotations
 
-import pickle
+import dataclasses
+import io
+import json
+import zipfile
 from pathlib import Path
 
-from snncc.errors import SnnccError
-from snncc.files import atomic_write
+import numpy as np
 
-FORMAT = 1
+from snncc.errors import CheckpointError, SnnccError
+from snncc.files import atomic_file
+
+FORMAT = "snncc-checkpoint"
+VERSION = 2
+META = "meta.json"
+MAX_META_BYTES = 64 << 20
+#: dtypes an array in a checkpoint may have (no object arrays: they would need pickle)
+DTYPES = {"<f4", "<f8", "<i4", "<i8", "<u4", "|b1"}
+
+
+# ----------------------------------------------------------------------------- options
+def _registry() -> dict[str, type]:
+    from snncc.runtime import optim
+    from snncc.symbolic.eprop import EProp
+
+    return {"EProp": EProp, "Adam": optim.Adam, "SGD": optim.SGD}
+
+
+def options_to_data(obj: object) -> dict | None:
+    """A rule or optimiser (a dataclass of plain options) as ``{"type": ..., field: ...}``."""
+    if obj is None:
+        return None
+    name = type(obj).__name__
+    if name not in _registry() or not dataclasses.is_dataclass(obj):
+        raise SnnccError(f"cannot save a {name} in a checkpoint; snncc saves EProp, Adam and SGD")
+    data = {"type": name}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        data[f.name] = list(value) if isinstance(value, tuple) else value
+    return data
+
+
+def options_from_data(data: object, where: str) -> object:
+    """Rebuild a rule or optimiser through its constructor (which validates every option)."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or data.get("type") not in _registry():
+        raise CheckpointError(f"{where}: not a known rule or optimiser ({str(data)[:80]})")
+    cls = _registry()[data["type"]]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    options = {k: v for k, v in data.items() if k != "type"}
+    unknown = set(options) - fields
+    if unknown:
+        raise CheckpointError(f"{where}: unknown {cls.__name__} option '{sorted(unknown)[0]}'")
+    for k, v in options.items():
+        if isinstance(v, list):
+            options[k] = tuple(v)
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: invalid {cls.__name__} options ({err})") from None
+
+
+# ------------------------------------------------------------------------------ writing
+def write_archive(path: Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """meta.json plus one .npy member per array, written atomically and durably."""
+    meta = {**meta, "arrays": {k: _describe(a) for k, a in arrays.items()}}
+    with atomic_file(path, durable=True) as fh, zipfile.ZipFile(fh, "w") as zf:
+        zf.writestr(META, json.dumps(meta, indent=1, allow_nan=False))
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+            zf.writestr(name + ".npy", buf.getvalue())
+
+
+def _describe(a: np.ndarray) -> dict:
+    a = np.asarray(a)
+    if a.dtype.str not in DTYPES:
+        raise SnnccError(f"cannot save an array of dtype {a.dtype} in a checkpoint")
+    return {"dtype": a.dtype.str, "shape": list(a.shape)}
 
 
 def save_model(model, path) -> None:
+    from snncc import __version__
+    from snncc.model.spec import digest, network_to_data
+
     if not model.comm.is_root:  # the ranks hold the same state; rank 0 writes it
         return
-    payload = {
+    spec, net_arrays = network_to_data(model.net)
+    state = model.state_dict()
+    arrays = {f"network/{k}": v for k, v in net_arrays.items()}
+    for group in ("weights", "params", "optimizer", "feedback"):
+        arrays.update({f"state/{group}/{k}": v for k, v in state[group].items()})
+    meta = {
         "format": FORMAT,
-        "net": model.net,
-        "rule": model.training.rule if model.training else None,
-        "optimizer": model.optimizer,
+        "version": VERSION,
+        "snncc": __version__,
+        "network": spec,
+        "spec_sha256": digest(spec, net_arrays),
+        "structure": state["structure"],
+        "rule": options_to_data(model.training.rule if model.training else None),
+        "optimizer": options_to_data(model.optimizer),
         "batch_size": model.batch_size,
         "backend": model.backend,
-        "state": model.state_dict(),
+        "step": state["step"],
         "progress": dict(getattr(model, "progress", {})),
     }
-    atomic_write(Path(path), pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    write_archive(Path(path), meta, arrays)
 
 
-def load(path, backend: str | None = None, devices=None):
-    """Rebuild a model from ``path`` (compiling it, usually from the build cache)."""
+# ------------------------------------------------------------------------------ reading
+def read_archive(data: bytes, path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, arrays) of a checkpoint's bytes; every check happens before an array is read."""
+
+    def fail(why: str) -> CheckpointError:
+        return CheckpointError(f"{path} is not a usable snncc checkpoint: {why}")
+
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        hint = ""
+        if data[:1] == b"\x80":  # a pickle: the format of snncc < 0.2, unsafe to open
+            hint = (
+                " It looks like a checkpoint of an older snncc (a Python pickle), which is never "
+                "opened because loading a pickle can run code; retrain, or convert it with the "
+                "old snncc version you trust."
+            )
+        raise fail(f"it is not a zip archive.{hint}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = {i.filename: i for i in zf.infolist()}
+            if META not in infos or infos[META].file_size > MAX_META_BYTES:
+                raise fail(f"it has no {META} (or one over {MAX_META_BYTES >> 20} MiB)")
+            meta = json.loads(zf.read(META))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise fail(f"{META} does not say format '{FORMAT}'")
+            if meta.get("version") != VERSION:
+                raise fail(
+                    f"it is version {meta.get('version')!r}; this snncc reads version {VERSION}"
+                )
+            described = meta.get("arrays")
+            if not isinstance(described, dict):
+                raise fail(f"{META} has no array list")
+            members = set(infos) - {META}
+            expected = {k + ".npy" for k in described}
+            if members != expected:
+                odd = sorted(members ^ expected)[0]
+                raise fail(f"member '{odd}' is missing or not described in {META}")
+            arrays = {k: _read_array(zf, infos[k + ".npy"], d, fail) for k, d in described.items()}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:  # ValueError: JSON too
+        raise fail(f"it is damaged ({err})") from None
+    return meta, arrays
+
+
+def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, described: object, fail):
+    if not isinstance(described, dict) or described.get("dtype") not in DTYPES:
+        raise fail(f"{info.filename}: dtype {described!r} is not allowed")
+    shape = described.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise fail(f"{info.filename}: bad shape {shape!r}")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            raise fail(f"{info.filename}: .npy format version {version} is not supported")
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        got_shape, fortran, dtype = read_header(fh)
+        if dtype.str != described["dtype"] or list(got_shape) != shape or fortran:
+            raise fail(f"{info.filename}: its header does not match {META}")
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if info.file_size - fh.tell() != size:  # no more and no less data than the header says
+            raise fail(f"{info.filename}: holds {info.file_size - fh.tell()} bytes, not {size}")
+        return np.frombuffer(fh.read(size), dtype=dtype).reshape(shape).copy()
+
+
+def load(path, backend: str | None = None, devices=None, batch_size: int | None = None):
+    """Rebuild a model from the checkpoint at ``path`` (compiling it, usually from the build
+    cache) and restore its weights, parameters, optimiser state and progress."""
+    from snncc.model.spec import digest, network_from_data
     from snncc.runtime.compiler import compile as compile_net
     from snncc.runtime.parallel import world
 
@@ -42,24 +202,36 @@ def load(path, backend: str | None = None, devices=None):
 
     def read() -> bytes:
         if not path.exists():
-            raise SnnccError(f"no checkpoint at {path}")
+            raise CheckpointError(f"no checkpoint at {path}: the file does not exist")
+        if not path.is_file():
+            raise CheckpointError(f"{path} is a directory, not a checkpoint file; give the file")
         return path.read_bytes()
 
     data = world().bcast_from_root(read, f"reading {path}")  # rank 0 reads, all get it
+    meta, arrays = read_archive(data, path)
+    net_arrays = {k[len("network/") :]: v for k, v in arrays.items() if k.startswith("network/")}
     try:
-        payload = pickle.loads(data)
-    except Exception as err:
-        raise SnnccError(f"{path} is not a readable snncc checkpoint ({err})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise SnnccError(f"{path} is not an snncc checkpoint of format {FORMAT}")
+        net = network_from_data(meta.get("network"), net_arrays)
+    except SnnccError as err:
+        raise CheckpointError(f"{path}: its network spec is invalid: {err}") from None
+    if digest(meta["network"], net_arrays) != meta.get("spec_sha256"):
+        raise CheckpointError(f"{path}: its network spec does not match its checksum (damaged?)")
     model = compile_net(
-        payload["net"],
-        batch_size=payload["batch_size"],
-        backend=backend or payload["backend"],
-        rule=payload["rule"],
-        optimizer=payload["optimizer"],
+        net,
+        batch_size=batch_size or meta.get("batch_size"),
+        backend=backend or meta.get("backend"),
+        rule=options_from_data(meta.get("rule"), f"{path}: rule"),
+        optimizer=options_from_data(meta.get("optimizer"), f"{path}: optimizer"),
         devices=devices,
     )
-    model.load_state_dict(payload["state"])
-    model.progress = payload["progress"]
+    state: dict = {"structure": meta.get("structure"), "step": meta.get("step")}
+    for group in ("weights", "params", "optimizer", "feedback"):
+        prefix = f"state/{group}/"
+        state[group] = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    try:
+        model.load_state_dict(state)
+    except SnnccError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    progress = meta.get("progress")
+    model.progress = progress if isinstance(progress, dict) else {}
     return model

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import pickle
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from snncc.backends.cache import build_dir, content_hash
+from snncc.backends.cache import content_hash
+from snncc.codegen.names import template_dir
 from snncc.codegen.plan import build_plan
-from snncc.codegen.render import render, template_dir
+from snncc.codegen.render import render
 from snncc.codegen.training import add_training, template_context
-from snncc.errors import ModelError
-from snncc.files import atomic_write
+from snncc.errors import ModelError, SnnccError
 from snncc.model.network import Network
+from snncc.runtime import plan_cache
 from snncc.runtime.model import CompiledModel
 
 BACKENDS = ("cpu", "cuda")
@@ -36,12 +36,14 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
         raise ModelError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ModelError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(net, Network):
+        raise ModelError(f"compile needs a snncc.Network, got {type(net).__name__}")
     if not any(p.is_input for p in net.populations.values()):
         raise ModelError("the network has no input population; add one with net.add_input")
     if optimizer is not None and rule is None:
         raise ModelError("an optimizer needs a learning rule: pass rule=snncc.rules.EProp(...)")
     key = _spec_key(net, batch_size, backend, rule, optimizer)
-    cached = _load_cached(key)
+    cached = plan_cache.load(key)
     if cached is not None:
         return cached
     plan = build_plan(net, batch_size)
@@ -49,9 +51,9 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
     if rule is not None:
         tp = add_training(plan, net, rule, optimizer, backend)
         extra = template_context(plan, tp)
-    result = plan, tp, render(plan, backend, extra)
-    _store_cached(key, result)
-    return result
+    sources = render(plan, backend, extra)
+    plan_cache.store(key, plan, tp, sources)
+    return plan, tp, sources
 
 
 @functools.cache
@@ -63,47 +65,24 @@ def _code_version() -> str:
 
 
 def _spec_key(net, batch_size, backend, rule, optimizer) -> str | None:
-    """Content key of a compile request, or None when the spec cannot be serialised."""
+    """Content key of a compile request: the network's structure (not its weights), the batch
+    capacity, the backend, the rule and the optimiser, as data. None if they cannot be
+    described as data (then nothing is cached)."""
+    from snncc.model.spec import structure
+    from snncc.runtime.checkpoint import options_to_data
+
     try:
-        spec = pickle.dumps(
-            (
-                net.dt,
-                list(net.populations.values()),
-                list(net.projections.values()),
-                batch_size,
-                backend,
-                rule,
-                optimizer,
-            ),
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-    except Exception:  # e.g. a lambda somewhere in a user's model: just recompute
+        request = [
+            structure(net),
+            batch_size,
+            backend,
+            options_to_data(rule),
+            options_to_data(optimizer),
+        ]
+        text = json.dumps(request, sort_keys=True, allow_nan=False)
+    except (SnnccError, TypeError, ValueError):  # e.g. a sympy construct with no text form
         return None
-    return content_hash(_code_version(), hashlib.sha256(spec).hexdigest())
-
-
-def _plan_file(key: str) -> Path:
-    return build_dir("plans") / f"{key}.pkl"
-
-
-def _load_cached(key: str | None):
-    """The plan and sources of an identical earlier request: compiling it again skips sympy
-    and the templates (the content-hash build cache then skips the compiler)."""
-    if key is None or not _plan_file(key).exists():
-        return None
-    try:
-        return pickle.loads(_plan_file(key).read_bytes())
-    except Exception:  # unreadable (another version wrote it): recompute
-        return None
-
-
-def _store_cached(key: str | None, result) -> None:
-    if key is None:
-        return
-    try:
-        atomic_write(_plan_file(key), pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-    except Exception:  # caching is an optimisation; never fail a compile over it
-        pass
+    return content_hash(_code_version(), text)
 
 
 def compile(  # noqa: A001 - the public name the API promises

@@ -83,6 +83,72 @@ class Weights(MutableMapping):
         return len(self._model.net.projections)
 
 
+class Params(MutableMapping):
+    """``model.params["<population>.<parameter>"]``: a (n,) float32 copy of every neuron
+    parameter (``"hidden.tau_m"``, ``"output.bias"``), keyed like ``gradients()``'s parameter
+    entries. Assigning checks shape, dtype, finiteness and the model's constraints, then uploads
+    the value and the constants derived from it (e.g. ``exp(-dt/tau_m)``)."""
+
+    def __init__(self, model: CompiledModel):
+        self._model = model
+
+    def _locate(self, key: str):
+        pop_name, _, name = key.partition(".") if isinstance(key, str) else ("", "", "")
+        pop = self._model.net.populations.get(pop_name)
+        if pop is None or pop.is_input or name not in pop.model.params:
+            raise KeyError(
+                f"no neuron parameter {key!r}; parameters are '<population>.<name>': "
+                f"{', '.join(self)}"
+            )
+        return pop, self._model.plan.pop(pop_name), name
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.exact(key).astype(np.float32)
+
+    def exact(self, key: str) -> np.ndarray:
+        """The value as the model holds it: a trained parameter as the device has it, the
+        others as float64, as given (checkpoints keep these, so that the constants derived
+        from them are recomputed bit for bit)."""
+        pop, pp, name = self._locate(key)
+        if name in pop.model.trainable:
+            return self._model.programs[0].get(f"{pp.name}_p_{name}").astype(np.float64)
+        return np.array(np.broadcast_to(np.float64(pp.values[name]), (pop.size,)))
+
+    def __setitem__(self, key: str, value: object) -> None:
+        pop, pp, name = self._locate(key)
+        where = f"parameter '{key}'"
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iuf" or arr.shape not in ((), (pop.size,)):
+            raise ShapeError(
+                f"{where}: give a real number or an array of shape ({pop.size},), got "
+                f"{arr.dtype} of shape {arr.shape}"
+            )
+        arr = arr.astype(np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ShapeError(f"{where}: values must be finite")
+        pop.model._check_positive({name: arr})
+        if name not in pp.per_neuron:
+            if np.ptp(arr) != 0:
+                raise ShapeError(
+                    f"{where} is one value for all neurons in this compiled model; to set it per "
+                    f"neuron, build the network with an array, e.g. {pop.model.name}("
+                    f"{name}=np.full({pop.size}, ...)), and compile again"
+                )
+            arr = np.float64(arr.reshape(-1)[0])
+        self._model._set_population_params(pp, {name: arr})
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("parameters cannot be deleted from a compiled model")
+
+    def __iter__(self) -> Iterator[str]:
+        for pop in self._model.net.populations.values():
+            if not pop.is_input:
+                yield from (f"{pop.name}.{k}" for k in pop.model.params)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class CompiledModel(TrainingMixin):
     """A network compiled for one backend. See README for the API tour."""
 
@@ -98,6 +164,9 @@ class CompiledModel(TrainingMixin):
         self.plan = plan
         self.programs = list(programs)
         self.weights = Weights(self)
+        self.params = Params(self)
+        for name, q in net.projections.items():  # the plan holds no weight values
+            self.weights[name] = q.weight
         self.inputs = [p.name for p in net.populations.values() if p.is_input]
         self.training = training
         self.optimizer = optimizer
@@ -115,6 +184,34 @@ class CompiledModel(TrainingMixin):
     def sources(self) -> dict[str, str]:
         """{file name: generated source}."""
         return dict(self.programs[0].sources)
+
+    def _set_population_params(self, pp, changed: dict) -> None:
+        """Upload new parameter values of population ``pp`` with the constants derived from
+        them (and the eProp filter, which the readout's decay sets)."""
+        from snncc.codegen.plan import parameter_values
+
+        model = self.net.populations[pp.name].model
+        # trained parameters have moved on the device; the others keep their float64 values
+        current = {
+            k: self.params.exact(f"{pp.name}.{k}") if k in model.trainable else pp.values[k]
+            for k in model.params
+        }
+        where = f"population '{pp.name}'"
+        values = parameter_values(pp.update, {**current, **changed}, self.plan.dt, where)
+        uploads = {}
+        if pp.scalars:
+            uploads[f"{pp.name}_scalars"] = np.array([values[k] for k in pp.scalars], np.float32)
+        for k in pp.per_neuron:
+            uploads[f"{pp.name}_p_{k}"] = np.broadcast_to(np.float32(values[k]), (pp.size,))
+        tr = self.training
+        if tr is not None and pp.name == tr.readout.name:
+            from snncc.codegen.training import filter_values
+
+            uploads["filter_decay"], uploads["filter_gain"] = filter_values(tr, values)
+        pp.values = values
+        for prog in self.programs:
+            for name, value in uploads.items():
+                prog.set(name, value)
 
     # ------------------------------------------------------------------ running
     def _upload_inputs(self, prog: Program, x: dict[str, np.ndarray]) -> None:

@@ -423,13 +423,80 @@ class TrainingMixin:
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
-        """Everything needed to continue training exactly: weights, parameters, optimiser."""
-        self._require_training()
-        return {"step": self.step, "buffers": self._replica_state()}
+        """Everything needed to continue training exactly, as named NumPy arrays:
 
-    def load_state_dict(self, state: dict) -> None:
-        self.step = int(state["step"])
-        self._set_replica_state(state["buffers"])
+        ``{"structure": ..., "step": n, "weights": {projection: (pre, post)},
+        "params": {"pop.param": (n,)}, "optimizer": {"<state>/<parameter>": (size,)},
+        "feedback": {population: (n_hidden, n_readout)}}``. ``structure`` describes the
+        network it belongs to (its spec without the initial weights), so that
+        :meth:`load_state_dict` can refuse the state of another model.
+        """
+        from snncc.model.spec import structure
+
+        prog = self.programs[0]
+        optimizer = {}
+        if self.training is not None and self.training.optimizer is not None:
+            for _, name, _ in self.training.params:
+                for s in self.training.optimizer.state:
+                    optimizer[f"{s}/{name}"] = prog.get(f"opt_{s}_{name}")
+        feedback = {}
+        if self.training is not None:
+            for h in self.training.hidden.values():
+                if h.feedback.startswith("feedback_"):
+                    feedback[h.name] = prog.get(h.feedback)
+        return {
+            "structure": structure(self.net),
+            "step": self.step,
+            "weights": {name: self.weights[name] for name in self.weights},
+            "params": {key: self.params.exact(key) for key in self.params},
+            "optimizer": optimizer,
+            "feedback": feedback,
+        }
+
+    def load_state_dict(self, state: Mapping, strict: bool = True) -> None:
+        """Load a :meth:`state_dict`. Every array is checked (names, shapes, dtypes, finite
+        values) before anything is uploaded. ``strict=False`` skips the check that the state
+        belongs to this network (its structure), e.g. to load weights into a model whose
+        parameters were changed on purpose."""
+        from snncc.model.spec import first_difference
+
+        expected = self.state_dict()  # the names and shapes this model has
+        if not isinstance(state, Mapping):
+            raise ShapeError(f"state: expected state_dict()'s dict, got {type(state).__name__}")
+        _same_keys(state, expected, "state")
+        if strict:
+            diff = first_difference(expected["structure"], state["structure"])
+            if diff is not None:
+                raise ModelError(
+                    f"this state belongs to another network ({diff}, this model vs the state); "
+                    "load it into the model it was saved from, or pass strict=False to load "
+                    "arrays of matching shapes anyway"
+                )
+        step = state["step"]
+        if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
+            raise ShapeError(f"state['step'] must be an integer >= 0, got {step!r}")
+        for group in ("weights", "params", "optimizer", "feedback"):
+            _same_keys(state[group], expected[group], f"state['{group}']")
+            for key, ref in expected[group].items():
+                _check_array(state[group][key], ref, f"state['{group}']['{key}']")
+        for name, value in state["weights"].items():
+            self.weights[name] = value
+        by_population: dict[str, dict] = {}
+        for key, value in state["params"].items():
+            pop, _, name = key.partition(".")
+            by_population.setdefault(pop, {})[name] = np.asarray(value, np.float64)
+        for pop, values in by_population.items():
+            pp = self.plan.pop(pop)
+            self.net.populations[pop].model._check_positive(values)
+            values = {k: v if k in pp.per_neuron else np.float64(v[0]) for k, v in values.items()}
+            self._set_population_params(pp, values)
+        for key, value in state["optimizer"].items():
+            s, _, name = key.partition("/")
+            for prog in self.programs:
+                prog.set(f"opt_{s}_{name}", value)
+        for pop, value in state["feedback"].items():
+            self.set_feedback(pop, value)
+        self.step = int(step)
 
     def _replica_state(self) -> dict[str, np.ndarray]:
         """What every rank must hold alike: weights, parameters, optimiser state."""
@@ -531,6 +598,29 @@ class TrainingMixin:
                     )
                 )
         return history
+
+
+def _same_keys(given: object, expected: Mapping, where: str) -> None:
+    if not isinstance(given, Mapping):
+        raise ShapeError(f"{where}: expected a dict, got {type(given).__name__}")
+    missing = [k for k in expected if k not in given]
+    unknown = [k for k in given if k not in expected]
+    if missing or unknown:
+        raise ShapeError(
+            f"{where} does not fit this model: missing {missing or 'nothing'}, unknown "
+            f"{unknown or 'nothing'}; it was saved from another model"
+        )
+
+
+def _check_array(value: object, ref: np.ndarray, where: str) -> None:
+    arr = np.asarray(value)
+    if arr.shape != ref.shape or arr.dtype.kind not in "iuf":
+        raise ShapeError(
+            f"{where}: expected a real array of shape {ref.shape}, got {arr.dtype} of shape "
+            f"{arr.shape}; it was saved from another model"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ShapeError(f"{where} contains NaN or inf; it comes from a diverged run")
 
 
 def _batch_len(x: object) -> int:
