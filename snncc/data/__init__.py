@@ -11,6 +11,7 @@ import os
 
 from .core import (
     CACHE_ENV,
+    DatasetError,
     DatasetNotFoundError,
     SpikeDataset,
     bin_events,
@@ -24,6 +25,7 @@ from .tonic_sets import load_shd, load_smnist, load_ssc
 __all__ = [
     "CACHE_ENV",
     "DATASETS",
+    "DatasetError",
     "DatasetNotFoundError",
     "SpikeDataset",
     "bin_events",
@@ -60,9 +62,9 @@ def load(
         limit = kw.pop("limit", None)
         dt = kw.pop("dt", 1.0)
         if dt != 1.0:
-            raise ValueError(f"digits has a fixed time step (dt=1), got dt={dt}")
+            raise DatasetError(f"digits has a fixed time step (dt=1), got dt={dt}")
         if kw.get("n_steps") is not None:
-            raise ValueError("digits has a fixed length; choose hold=/tail= instead of n_steps")
+            raise DatasetError("digits has a fixed length; choose hold=/tail= instead of n_steps")
         kw.pop("n_steps", None)
         ds = load_digits(split=split, **kw)  # type: ignore[arg-type]
         return ds if limit is None else ds.subset(int(limit))  # type: ignore[arg-type]
@@ -72,4 +74,4 @@ def load(
         return load_ssc(data_dir, split=split, **kw)  # type: ignore[arg-type]
     if key == "smnist":
         return load_smnist(data_dir, split=split, **kw)  # type: ignore[arg-type]
-    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")

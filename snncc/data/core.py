@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from snncc.errors import SnnccError
 from snncc.files import atomic_file
 
 __all__ = [
     "CACHE_ENV",
+    "DatasetError",
     "DatasetNotFoundError",
     "SpikeDataset",
     "bin_events",
@@ -40,7 +42,12 @@ CACHE_FORMAT_VERSION = 1
 PathLike = str | os.PathLike
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetError(SnnccError, ValueError):
+    """A dataset cannot be used as given: bad options, or files that are not what they should
+    be. The message names the dataset, file or option and says what to do."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """A dataset's source files are not on disk. snncc never downloads anything itself."""
 
 
@@ -73,7 +80,7 @@ def bin_events(
     if n_steps is None:
         n_steps = int(bins.max()) + 1 if bins.size else 0
     if n_steps < 0:
-        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+        raise DatasetError(f"n_steps must be >= 0, got {n_steps}")
     keep = bins < n_steps
     out = np.zeros((n_steps, n_units), dtype=np.uint8)
     out[bins[keep], units[keep]] = 1
@@ -88,15 +95,15 @@ def _event_bins(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate an event list and return (bin index, unit index) as int64 arrays."""
     if not dt > 0:
-        raise ValueError(f"dt must be > 0, got {dt}")
+        raise DatasetError(f"dt must be > 0, got {dt}")
     times = np.asarray(times, dtype=np.float64).ravel()
     units = np.asarray(units).ravel()
     if times.shape != units.shape:
-        raise ValueError(f"times and units differ in length: {times.size} vs {units.size}")
+        raise DatasetError(f"times and units differ in length: {times.size} vs {units.size}")
     if times.size and times.min() < 0:
-        raise ValueError(f"negative event time {times.min()}")
+        raise DatasetError(f"negative event time {times.min()}")
     if units.size and (units.min() < 0 or units.max() >= n_units):
-        raise ValueError(
+        raise DatasetError(
             f"unit index out of range [0, {n_units}): min {units.min()}, max {units.max()}"
         )
     # Round before flooring so that e.g. t = 0.3 ms with dt = 0.1 ms lands in bin 3, not 2.
@@ -132,15 +139,15 @@ class SpikeDataset:
         x = np.asarray(x)
         y = np.asarray(y)
         if x.ndim != 3:
-            raise ValueError(f"x must have shape (n, n_steps, n_inputs), got {x.shape}")
+            raise DatasetError(f"x must have shape (n, n_steps, n_inputs), got {x.shape}")
         if y.shape != (x.shape[0],):
-            raise ValueError(f"y must have shape ({x.shape[0]},), got {y.shape}")
+            raise DatasetError(f"y must have shape ({x.shape[0]},), got {y.shape}")
         self.x: np.ndarray = x.astype(np.uint8, copy=False)
         self.y: np.ndarray = y.astype(np.int64, copy=False)
         if n_classes is None:
             n_classes = int(self.y.max()) + 1 if self.y.size else 0
         if self.y.size and (self.y.min() < 0 or self.y.max() >= n_classes):
-            raise ValueError(f"labels must lie in [0, {n_classes})")
+            raise DatasetError(f"labels must lie in [0, {n_classes})")
         self.n_classes: int = int(n_classes)
         self.name: str = name
         self.dt: float | None = dt
@@ -165,7 +172,7 @@ class SpikeDataset:
         per_example = [_event_bins(t, u, n_inputs, dt) for t, u in events]
         labels = np.asarray(labels, dtype=np.int64)
         if len(per_example) != labels.shape[0]:
-            raise ValueError(f"{len(per_example)} event lists but {labels.shape[0]} labels")
+            raise DatasetError(f"{len(per_example)} event lists but {labels.shape[0]} labels")
         if n_steps is None:
             n_steps = max((int(b.max()) + 1 for b, _ in per_example if b.size), default=0)
         x = np.zeros((len(per_example), n_steps, n_inputs), dtype=np.uint8)
@@ -229,7 +236,7 @@ class SpikeDataset:
         smaller than ``batch_size`` is skipped. Batches may be views of ``x``: do not modify.
         """
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise DatasetError(f"batch_size must be >= 1, got {batch_size}")
         order = self.epoch_order(shuffle, seed, epoch)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
@@ -255,7 +262,7 @@ class SpikeDataset:
         """The first ``n`` examples (int), or the examples at the given indices."""
         if isinstance(n, (int, np.integer)):
             if n < 0:
-                raise ValueError(f"subset size must be >= 0, got {n}")
+                raise DatasetError(f"subset size must be >= 0, got {n}")
             return self._take(slice(0, int(n)), f"{self.name}[:{int(n)}]")
         idx = np.asarray(n, dtype=np.int64)
         return self._take(idx, f"{self.name}[subset {len(idx)}]")
@@ -267,7 +274,7 @@ class SpikeDataset:
         deterministic in ``seed``; both parts keep the original relative order.
         """
         if not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+            raise DatasetError(f"fraction must be in [0, 1], got {fraction}")
         rng = np.random.default_rng(_seed(seed))
         classes, counts = np.unique(self.y, return_counts=True)
         # per-class quotas summing to round(fraction * n) (largest remainder, random ties)
@@ -322,7 +329,7 @@ def _seed(seed: int | None) -> int:
         return 0
     seed = int(seed)
     if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+        raise DatasetError(f"seed must be >= 0, got {seed}")
     return seed
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import SpikeDataset
+from .core import DatasetError, SpikeDataset
 
 __all__ = ["LEVELS", "N_INPUTS", "encode_digits", "load_digits", "split_indices"]
 
@@ -50,9 +50,9 @@ def encode_digits(images: np.ndarray, hold: int = 4, tail: int = 8) -> np.ndarra
     ``(n, 8 * hold + tail, 64)`` (see the module docstring)."""
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (8, 8):
-        raise ValueError(f"images must have shape (n, 8, 8), got {images.shape}")
+        raise DatasetError(f"images must have shape (n, 8, 8), got {images.shape}")
     if hold < 1 or tail < 0:
-        raise ValueError(f"need hold >= 1 and tail >= 0, got hold={hold}, tail={tail}")
+        raise DatasetError(f"need hold >= 1 and tail >= 0, got hold={hold}, tail={tail}")
     n = images.shape[0]
     n_lv = len(LEVELS)
     therm = (images[..., None] >= np.asarray(LEVELS)).astype(np.uint8)  # (n, row, col, level)
@@ -83,7 +83,7 @@ def load_digits(split: str = "train", seed: int = 0, hold: int = 4, tail: int = 
     from sklearn.datasets import load_digits as sk_load_digits
 
     if split not in ("train", "test"):
-        raise ValueError(
+        raise DatasetError(
             f"digits split must be 'train' or 'test', got {split!r} "
             "(use SpikeDataset.split() for a validation set)"
         )

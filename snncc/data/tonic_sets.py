@@ -51,6 +51,7 @@ from pathlib import Path
 from snncc.files import atomic_file
 
 from .core import (
+    DatasetError,
     DatasetNotFoundError,
     PathLike,
     SpikeDataset,
@@ -85,6 +86,19 @@ _WARN_BYTES = 4 << 30
 
 # --------------------------------------------------------------------------------------------
 # helpers: tonic without downloads, file discovery, staging
+
+
+def _tonic():
+    """The tonic package (it reads SHD, SSC and SMNIST), imported when first needed: it imports
+    torch, and it is the optional extra ``datasets``."""
+    try:
+        import tonic.datasets
+    except ImportError as err:
+        raise DatasetError(
+            f"reading SHD, SSC and SMNIST needs the tonic package ({err}); install it with "
+            "pip install 'snncc[datasets]' (the embedded digits need nothing more)"
+        ) from None
+    return tonic
 
 
 def _refuse_download(self: object) -> None:
@@ -207,7 +221,7 @@ def _load_hsd(
     upper = prefix.upper()
     if split not in _HSD_SPLITS[prefix]:
         extra = " (use SpikeDataset.split() for a validation set)" if prefix == "shd" else ""
-        raise ValueError(
+        raise DatasetError(
             f"{upper} split must be one of {list(_HSD_SPLITS[prefix])}, got {split!r}{extra}"
         )
     d = _check_dir(data_dir, upper, _hsd_hint(prefix, None))
@@ -224,14 +238,25 @@ def _load_hsd(
     params = {"split": split, "dt": float(dt), "n_steps": n_steps, "limit": limit}
 
     def build() -> SpikeDataset:
-        import tonic.datasets  # imports torch: keep it out of `import snncc.data`
+        try:
+            return read(_tonic())
+        except (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+            if isinstance(err, DatasetError):
+                raise
+            raise DatasetError(
+                f"{upper} {split} split: {src} is not a readable {upper} file "
+                f"({type(err).__name__}: {err}); it should be the HDF5 file {fname} from "
+                f"{ZENKELAB_URL}, with 'spikes/times', 'spikes/units' and 'labels'. Download it "
+                "again."
+            ) from None
 
+    def read(tonic: object) -> SpikeDataset:
         if src.suffix == ".h5" and src.parent.name == upper:
             save_to = src.parent.parent  # already tonic's layout
         else:
             save_to = resolve_cache_dir(cache_dir) / "sources" / f"{prefix}-{_short_hash(src)}"
             _stage(src, save_to / upper / fname)
-        cls = _no_download(getattr(tonic.datasets, upper), check_exists=True)
+        cls = _no_download(getattr(tonic.datasets, upper), check_exists=True)  # type: ignore
         if prefix == "shd":
             tds = cls(save_to=str(save_to), train=(split == "train"))
         else:
@@ -327,9 +352,9 @@ def load_smnist(
     79 bytes = 7.4 GB for the full train set).
     """
     if split not in _MNIST_FILES:
-        raise ValueError(f"SMNIST split must be one of {list(_MNIST_FILES)}, got {split!r}")
+        raise DatasetError(f"SMNIST split must be one of {list(_MNIST_FILES)}, got {split!r}")
     if num_neurons % 2 == 0 or num_neurons < 3:
-        raise ValueError(f"num_neurons must be odd and >= 3, got {num_neurons}")
+        raise DatasetError(f"num_neurons must be odd and >= 3, got {num_neurons}")
     d = _check_dir(data_dir, "SMNIST", _smnist_hint(None))
     dirs = [d, d / "smnist", d / "mnist", d / "MNIST" / "raw"]
     wanted = _MNIST_FILES[split]
@@ -357,8 +382,7 @@ def load_smnist(
     }
 
     def build() -> SpikeDataset:
-        import tonic.datasets  # imports torch: keep it out of `import snncc.data`
-
+        tonic = _tonic()
         if all(p.suffix != ".gz" and p.parent.name == "smnist" for p in (images, labels)) and (
             images.parent == labels.parent
         ):
