@@ -83,7 +83,7 @@ def find_checkout() -> Path | None:
 
 def load_suite():
     """Import ``benchmarks.__main__`` from the checkout (not some other 'benchmarks')."""
-    from snncc.cli import CliError
+    from snncc.errors import CliError
 
     root = find_checkout()
     if root is None:

@@ -20,11 +20,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from snncc.errors import SnnccError
+from snncc.arguments import positive_int
+from snncc.errors import CliError, SnnccError
 
-
-class CliError(SnnccError):
-    """A mistake in the command line or in a spec file; printed as ``snncc: error: ...``."""
+__all__ = ["CliError", "build_parser", "load_spec", "main"]
 
 
 # ----------------------------------------------------------------------------- spec files
@@ -99,7 +98,7 @@ def add_inspect(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=32,
         metavar="N",
         help="batch capacity the sources are generated for (default: 32)",
@@ -146,16 +145,6 @@ def run_inspect(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 # ---------------------------------------------------------------------------------- main

@@ -33,3 +33,7 @@ class CheckpointError(SnnccError, ValueError):
 
 class CacheError(SnnccError, PermissionError):
     """The cache directory or a file in it is not safe to load code from (owner, permissions)."""
+
+
+class CliError(SnnccError):
+    """A mistake in the command line or in a file it names; printed as ``snncc: error: ...``."""

@@ -1,8 +1,10 @@
 """``snncc train``: build an eProp network for a dataset, train it, log and checkpoint a run.
 
 A run directory holds config.json (the resolved configuration), metrics.jsonl and metrics.csv
-(one row per epoch), checkpoint.snncc (written atomically after every epoch), and PNG plots:
-learning_curves.png and raster.png (hidden spikes of one test example).
+(one row per epoch: training loss and accuracy, the validation split's, the epoch's wall time
+and examples/s; then one row with the test set's, evaluated once at the end),
+checkpoint.snncc (written atomically after every epoch), and PNG plots: learning_curves.png,
+raster.png (hidden spikes of one test example) and readout.png (readout traces of a few).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import csv
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+
+from snncc.arguments import count, devices, fraction, positive_float, positive_int
+from snncc.errors import CliError
 
 #: Per-dataset defaults; the command line overrides them.
 DEFAULTS = {
@@ -26,6 +31,8 @@ DEFAULTS = {
     "ssc": dict(neurons=256, epochs=100, batch_size=512, lr=1e-3, tau_a=2000.0, refractory=5.0),
     "smnist": dict(neurons=256, epochs=100, batch_size=512, lr=1e-3, tau_a=2000.0, refractory=5.0),
 }
+#: Options a resumed run may change; every other one must match the run's config.json.
+RESUMABLE = ("epochs", "backend", "devices", "data_dir")
 
 
 @dataclass
@@ -45,6 +52,7 @@ class TrainConfig:
     out: str = ""
     c_reg: float = 0.001
     refractory: float = 5.0
+    validation: float = 0.1
 
 
 def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
@@ -76,66 +84,189 @@ def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
 
 
 def load_data(cfg: TrainConfig):
+    """(train, validation or None, test): the validation split is carved from the training
+    set (stratified, by the seed), so the test set is touched once, at the end."""
     from snncc import data
 
     if cfg.dataset == "digits":
-        return data.load_digits("train", seed=cfg.seed), data.load_digits("test", seed=cfg.seed)
-    return (
-        data.load(cfg.dataset, cfg.data_dir, split="train"),
-        data.load(cfg.dataset, cfg.data_dir, split="test"),
-    )
+        train, test = (
+            data.load_digits("train", seed=cfg.seed),
+            data.load_digits("test", seed=cfg.seed),
+        )
+    else:
+        train = data.load(cfg.dataset, cfg.data_dir, split="train")
+        test = data.load(cfg.dataset, cfg.data_dir, split="test")
+    if cfg.validation > 0:
+        train, val = train.split(cfg.validation, seed=cfg.seed)
+        return train, val, test
+    return train, None, test
+
+
+# --------------------------------------------------------------------------- arguments
+def _per_dataset(key: str) -> str:
+    values = {name: d[key] for name, d in DEFAULTS.items()}
+    if len(set(values.values())) == 1:
+        return str(next(iter(values.values())))
+    return ", ".join(f"{v:g} ({k})" for k, v in values.items())
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", choices=list(DEFAULTS), default="digits")
-    p.add_argument("--data-dir", default=None, help="directory with the dataset's files")
-    p.add_argument("--neurons", type=int, default=None)
-    p.add_argument("--model", choices=["alif", "lif"], default="alif")
-    p.add_argument("--recurrent", dest="recurrent", action="store_true", default=True)
-    p.add_argument("--feedforward", dest="recurrent", action="store_false")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--backend", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument(
+        "--dataset",
+        choices=list(DEFAULTS),
+        default="digits",
+        help="dataset to train on (default: digits, the embedded spiking digits)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="directory with the dataset's files (SHD/SSC .h5, MNIST idx); default: none",
+    )
+    p.add_argument(
+        "--neurons",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"hidden neurons (default: {_per_dataset('neurons')})",
+    )
+    p.add_argument(
+        "--model",
+        choices=["alif", "lif"],
+        default=None,
+        help="hidden neuron model (default: alif)",
+    )
+    p.add_argument(
+        "--recurrent",
+        dest="recurrent",
+        action="store_true",
+        default=None,
+        help="recurrent hidden layer (the default)",
+    )
+    p.add_argument(
+        "--feedforward",
+        dest="recurrent",
+        action="store_false",
+        help="no recurrent connections",
+    )
+    p.add_argument(
+        "--epochs",
+        type=count,
+        default=None,
+        metavar="N",
+        help=f"epochs to train; with --resume, the run's total (default: {_per_dataset('epochs')})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"examples per optimiser step (default: {_per_dataset('batch_size')})",
+    )
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        help=f"Adam learning rate, decayed to 0 over the run by a cosine "
+        f"(default: {_per_dataset('lr')})",
+    )
+    p.add_argument(
+        "--validation",
+        type=fraction,
+        default=None,
+        metavar="F",
+        help="fraction of the training set held out for per-epoch validation; the test set is "
+        "evaluated once, at the end (default: 0.1)",
+    )
+    p.add_argument(
+        "--backend", choices=["cpu", "cuda"], default=None, help="where to train (default: cpu)"
+    )
     p.add_argument(
         "--devices",
-        type=lambda s: [int(d) for d in s.split(",")],
+        type=devices,
         default=None,
-        help="comma-separated devices to split each batch across, e.g. 0,1",
+        metavar="LIST",
+        help="comma-separated devices to split each batch across, e.g. 0,1 (default: 0)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<time>)")
-    p.add_argument("--resume", default=None, help="run directory to continue")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--seed", type=count, default=None, help="seed of weights and shuffling (default: 0)"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="run directory, which must not hold a run yet "
+        "(default: runs/<dataset>-<model>-<time>)",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run in DIR from its last checkpoint (default: start a new run)",
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (they are shown only on a terminal anyway); one line per epoch",
+    )
+
+
+def _given(args: argparse.Namespace) -> dict:
+    """The TrainConfig options the command line set explicitly."""
+    names = {f.name for f in fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
 def resolve(args: argparse.Namespace) -> TrainConfig:
+    """The run's configuration: config.json of a resumed run, else defaults + flags."""
+    given = _given(args)
     if args.resume:
-        saved = json.loads((Path(args.resume) / "config.json").read_text())
-        cfg = TrainConfig(**saved)
-        if args.epochs is not None:
-            cfg.epochs = args.epochs
+        run = Path(args.resume)
+        if not run.is_dir():
+            raise CliError(f"--resume {run}: no such run directory")
+        try:
+            saved = json.loads((run / "config.json").read_text())
+            cfg = TrainConfig(**saved)
+        except FileNotFoundError:
+            raise CliError(
+                f"--resume {run}: it has no config.json; is it a run directory?"
+            ) from None
+        except (ValueError, TypeError) as err:
+            raise CliError(
+                f"--resume {run}: its config.json is not readable ({err}); restore it or start "
+                "a new run"
+            ) from None
+        for key, value in given.items():
+            if key not in RESUMABLE and value != getattr(cfg, key):
+                flag = "--" + key.replace("_", "-")
+                raise CliError(
+                    f"{flag} {value} differs from the resumed run's {getattr(cfg, key)} "
+                    f"({run}/config.json); a resumed run keeps its configuration (it may change "
+                    f"{', '.join('--' + k.replace('_', '-') for k in RESUMABLE)}). Drop {flag}, "
+                    "or start a new run"
+                )
+        for key in RESUMABLE:
+            if key in given:
+                setattr(cfg, key, given[key])
         return cfg
     d = DEFAULTS[args.dataset]
-    out = args.out or f"runs/{args.dataset}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return TrainConfig(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        neurons=args.neurons or d["neurons"],
-        model=args.model,
-        recurrent=args.recurrent,
-        epochs=args.epochs if args.epochs is not None else d["epochs"],
-        batch_size=args.batch_size or d["batch_size"],
-        lr=args.lr or d["lr"],
-        tau_a=d["tau_a"],
-        refractory=d["refractory"],
-        backend=args.backend,
-        devices=args.devices,
-        seed=args.seed,
-        out=out,
-    )
+    model = given.get("model", "alif")
+    out = args.out or f"runs/{args.dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    values = {**asdict(TrainConfig()), **d, **given, "out": out, "model": model}
+    return TrainConfig(**{k: values[k] for k in asdict(TrainConfig())})
 
 
+def _check_out(run: Path) -> None:
+    if run.exists() and not run.is_dir():
+        raise CliError(f"--out {run} is a file; give a directory for the run")
+    if (run / "config.json").exists() or (run / "checkpoint.snncc").exists():
+        raise CliError(
+            f"--out {run} holds a run already; continue it with --resume {run}, or choose "
+            "another --out (nothing was overwritten)"
+        )
+
+
+# --------------------------------------------------------------------------------- run
 def run_train(args: argparse.Namespace) -> int:
     """Train an eProp network (default: recurrent ALIF on the embedded spiking digits).
 
@@ -164,7 +295,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, comm) -> int:
     import snncc
-    from snncc.errors import SnnccError, TrainingError
+    from snncc.data import DatasetNotFoundError
+    from snncc.errors import TrainingError
+    from snncc.model.spec import first_difference, structure
 
     def say(*a, **kw) -> None:  # rank 0 speaks for the job
         if comm.is_root:
@@ -173,23 +306,32 @@ def _train(args: argparse.Namespace, comm) -> int:
     cfg = resolve(args)
     cfg.out = comm.bcast(cfg.out)  # the default name has the time in it
     run = Path(args.resume or cfg.out)
-    if comm.is_root:
-        run.mkdir(parents=True, exist_ok=True)
+    ckpt = run / "checkpoint.snncc"
+    if args.resume and not ckpt.is_file():
+        raise CliError(f"--resume {run}: it has no checkpoint.snncc (no epoch finished?)")
+    if not args.resume:
+        comm.guarded(lambda: _check_out(run), "checking --out", run=comm.is_root)
     try:
-        train, test = comm.guarded(lambda: load_data(cfg), "loading the data")
-    except FileNotFoundError as err:  # DatasetNotFoundError carries the instructions
+        train, val, test = comm.guarded(lambda: load_data(cfg), "loading the data")
+    except DatasetNotFoundError as err:  # carries the instructions
         print(f"snncc train: {err}", file=sys.stderr)
         return 2
-    ckpt = run / "checkpoint.snncc"
+    net = build_network(cfg, train.n_inputs, train.n_classes)
     if args.resume:
         model = snncc.load(ckpt, backend=cfg.backend, devices=cfg.devices)
+        diff = first_difference(structure(model.net), structure(net))
+        if diff is not None:
+            raise CliError(
+                f"--resume {run}: its checkpoint holds another network than its config.json "
+                f"describes ({diff}, checkpoint vs config); restore the run's files"
+            )
         done = int(model.progress.get("epoch", 0))
         remaining = max(cfg.epochs - done, 0)
         say(f"resuming {run} after epoch {done}; {remaining} epochs to go")
     else:
         if comm.is_root:
+            run.mkdir(parents=True, exist_ok=True)
             (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        net = build_network(cfg, train.n_inputs, train.n_classes)
         share = comm.max_share(cfg.batch_size)  # the global batch is split by rank first
         per_device = max(1, -(-share // len(cfg.devices or [0])))
         rule = snncc.rules.EProp(readout="output", c_reg=cfg.c_reg, f_target=10.0)
@@ -201,27 +343,22 @@ def _train(args: argparse.Namespace, comm) -> int:
             # cosine decay to 0 over the run: the last epochs settle instead of oscillating
             # (without it the digits' final accuracy varied 89-94 % with the seed)
             optimizer=snncc.optim.Adam(
-                cfg.lr, decay_steps=cfg.epochs * -(-len(train) // cfg.batch_size)
+                cfg.lr, decay_steps=max(1, cfg.epochs * -(-len(train) // cfg.batch_size))
             ),
             devices=cfg.devices,
         )
         remaining = cfg.epochs
     kind = "recurrent" if cfg.recurrent else "feed-forward"
     ranks = f", {comm.size} MPI ranks" if comm.parallel else ""
+    held = f", validating on {len(val)}" if val is not None else ""
     say(
-        f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train} with eProp, "
+        f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train}{held} with eProp, "
         f"backend {cfg.backend}{ranks}; run directory {run}"
     )
 
     def log(record: dict) -> None:
-        if args.no_progress:
-            print(
-                " ".join(
-                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in record.items()
-                ),
-                flush=True,
-            )
+        if args.no_progress or not sys.stderr.isatty():
+            print(_line(record), flush=True)
         with open(run / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
         _write_csv(run)
@@ -230,30 +367,42 @@ def _train(args: argparse.Namespace, comm) -> int:
         model.fit(
             train,
             epochs=remaining,
-            validation=test,
+            validation=val,
             batch_size=cfg.batch_size,
             seed=cfg.seed,
             checkpoint=str(ckpt),
-            progress=not args.no_progress,
+            progress=False if args.no_progress else None,
             on_epoch=log,
         )
     except TrainingError as err:  # the loss is global: every rank stops here
-        say(f"snncc train: stopped: {err}\nThe last good checkpoint is {ckpt}.", file=sys.stderr)
+        say(f"snncc train: stopped: {err}", file=sys.stderr)
         return 1
-    except SnnccError as err:
-        if comm.parallel:  # run_train tells a failure of all ranks from one of this rank
-            raise
-        print(f"snncc train: {err}", file=sys.stderr)
-        return 2
+    if not ckpt.exists() and comm.is_root:  # --epochs 0: the initial model is the run's
+        model.save(ckpt)
     final = model.evaluate(test)
+    if comm.is_root:
+        log({f"test_{k}": v for k, v in final.items()})
     say(f"test accuracy {final.get('accuracy', float('nan')):.4f}, loss {final['loss']:.4f}")
     if comm.is_root:
-        plot_run(run, model, test)
+        plot_run(run, model, test, cfg, final)
     return 0
 
 
+def _line(record: dict) -> str:
+    return " ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+    )
+
+
+def _rows(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
 def _write_csv(run: Path) -> None:
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+    rows = _rows(run)
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
     with open(run / "metrics.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)
@@ -261,32 +410,55 @@ def _write_csv(run: Path) -> None:
         w.writerows(rows)
 
 
-def plot_run(run: Path, model, test) -> None:
-    """learning_curves.png and raster.png (hidden spikes of the first test example)."""
+def plot_run(run: Path, model, test, cfg: TrainConfig, final: dict) -> None:
+    """learning_curves.png, raster.png (hidden spikes of the first test example) and
+    readout.png (the readout's traces for the first test examples)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+    acc = final.get("accuracy")
+    title = f"{cfg.model.upper()} x {cfg.neurons} on {cfg.dataset}" + (
+        f": test accuracy {100 * acc:.1f} %" if acc is not None else ""
+    )
+    rows = [r for r in _rows(run) if "epoch" in r]
     if rows:
-        fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
         ep = [r["epoch"] for r in rows]
-        ax[0].plot(ep, [r["loss"] for r in rows], label="train")
-        ax[0].plot(ep, [r.get("val_loss", np.nan) for r in rows], label="test")
-        ax[0].set(xlabel="epoch", ylabel="loss per example")
-        ax[1].plot(ep, [r.get("accuracy", np.nan) for r in rows], label="train")
-        ax[1].plot(ep, [r.get("val_accuracy", np.nan) for r in rows], label="test")
-        ax[1].set(xlabel="epoch", ylabel="accuracy")
-        ax[1].legend()
+        for panel, key, label in ((0, "loss", "loss per example"), (1, "accuracy", "accuracy")):
+            ax[panel].plot(ep, [r.get(key, np.nan) for r in rows], "o-", label="train")
+            if any(f"val_{key}" in r for r in rows):
+                vals = [r.get(f"val_{key}", np.nan) for r in rows]
+                ax[panel].plot(ep, vals, "s-", label="validation")
+            if key in final:
+                ax[panel].axhline(final[key], color="k", ls="--", label="test (end)")
+            ax[panel].set(xlabel="epoch", ylabel=label)
+            ax[panel].legend()
+        fig.suptitle(title)
         fig.tight_layout()
         fig.savefig(run / "learning_curves.png", dpi=100)
         plt.close(fig)
-    spikes = model.run(test.x[:1], record=["hidden"])["hidden"][0]
-    t, i = np.nonzero(spikes)
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(t, i, "|k", markersize=2)
-    ax.set(xlabel="time step", ylabel="hidden neuron", title=f"hidden spikes, label {test.y[0]}")
+    n = min(3, len(test))
+    rec = model.run(test.x[:n], record=["hidden", "output.v"])
+    t, i = np.nonzero(rec["hidden"][0])
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot(t, i, "|k", markersize=2, label="spike")
+    ax.set(xlabel="time step", ylabel="hidden neuron")
+    ax.legend(loc="upper right")
+    ax.set_title(f"hidden spikes of test example 0 (label {test.y[0]})\n{title}", fontsize=9)
     fig.tight_layout()
     fig.savefig(run / "raster.png", dpi=100)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        v = rec["output.v"][k]
+        for c in range(v.shape[1]):
+            bold = c == test.y[k]
+            ax.plot(v[:, c], lw=2.2 if bold else 0.8, label=f"class {c} (true)" if bold else None)
+        ax.set(xlabel="time step", ylabel="readout v", title=f"test example {k}, label {test.y[k]}")
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"readout traces; {title}")
+    fig.tight_layout()
+    fig.savefig(run / "readout.png", dpi=100)
     plt.close(fig)

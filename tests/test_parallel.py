@@ -217,5 +217,6 @@ def test_snncc_train_under_mpiexec(mpiexec, tmp_path) -> None:
     assert proc.stdout.count("test accuracy") == 1, "only rank 0 prints"
     assert "2 MPI ranks" in proc.stdout
     rows = (out / "metrics.jsonl").read_text().splitlines()
-    assert len(rows) == 1 and json.loads(rows[0])["epoch"] == 1
+    assert len(rows) == 2 and json.loads(rows[0])["epoch"] == 1  # the epoch, then the test set
+    assert "test_accuracy" in json.loads(rows[1])
     assert (out / "checkpoint.snncc").exists() and (out / "config.json").exists()

@@ -22,12 +22,15 @@ def test_snncc_train_one_epoch_smoke(tmp_path, capsys):
         "checkpoint.snncc",
         "learning_curves.png",
         "raster.png",
+        "readout.png",
     ):
         assert (out / name).exists(), name
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["dataset"] == "digits" and cfg["neurons"] == 32 and cfg["model"] == "alif"
-    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    assert row["epoch"] == 1 and 0.0 <= row["val_accuracy"] <= 1.0
+    epoch, test = (json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines())
+    assert epoch["epoch"] == 1 and 0.0 <= epoch["val_accuracy"] <= 1.0
+    assert epoch["epoch_s"] > 0 and epoch["examples_per_s"] > 0
+    assert 0.0 <= test["test_accuracy"] <= 1.0 and "epoch" not in test
     assert "test accuracy" in capsys.readouterr().out
 
 
@@ -91,9 +94,10 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     ckpt = tmp_path / "c.snncc"
     model.fit(data, epochs=1, progress=False, checkpoint=str(ckpt))
     good = ckpt.read_bytes()
-    model.optimizer.lr = 1e38  # the next steps blow the weights up: loss becomes NaN
-    with pytest.raises(snncc.TrainingError, match="loss is nan"):
+    model.optimizer.lr = 1e38  # the next step blows the weights up: inf, then NaN
+    with pytest.raises(snncc.TrainingError, match="NaN or infinite") as err:
         model.fit(data, epochs=1, progress=False, checkpoint=str(ckpt))
+    assert f"The last good checkpoint is {ckpt} (after epoch 1)" in str(err.value)
     assert ckpt.read_bytes() == good
     back = snncc.load(ckpt)
     assert back.progress["epoch"] == 1
