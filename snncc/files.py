@@ -8,8 +8,11 @@ see the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import glob
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +30,9 @@ def atomic_file(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    prefix = f".{path.name}.{_HOST}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -46,6 +51,44 @@ def atomic_file(
             os.close(fd)
         except OSError:
             pass
+
+
+#: A writer killed outright (kill -9, power cut) leaves its temp file behind. The next writer of
+#: the same target removes it: the temp name holds host and pid, and a file of this host whose
+#: process is gone, or of any host and older than a day, is stale.
+_HOST = socket.gethostname().replace(".", "_") or "host"
+STALE_AFTER_S = 24 * 3600
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove temp files that dead writers of ``path`` left; returns what was removed."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        parts = tmp.name[len(path.name) + 2 :].split(".")
+        host, pid = (parts[0], parts[1]) if len(parts) >= 3 else ("", "")
+        try:
+            old = time.time() - tmp.stat().st_mtime > STALE_AFTER_S
+        except OSError:
+            continue
+        if old or (host == _HOST and pid.isdigit() and not _alive(int(pid))):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def atomic_write(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:

@@ -138,14 +138,24 @@ def parse_expr(text: str | sp.Expr | float, names: Iterable[str], where: str) ->
                 f"{where}: unknown symbol '{unknown[0]}' in {expr}. Declare it as a parameter "
                 f"or state variable (known symbols: {', '.join(sorted(names))})."
             )
-        return expr
+        return _finite(expr, where, text)
     if not isinstance(text, str):
         raise EquationError(f"{where}: expected a string or sympy expression, got {text!r}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
         raise EquationError(f"{where}: cannot parse {text!r}: {err.msg}") from None
-    return _Builder(names, where, text).visit(tree)
+    return _finite(_Builder(names, where, text).visit(tree), where, text)
+
+
+def _finite(expr: sp.Basic, where: str, text: object) -> sp.Basic:
+    """``expr`` unless it holds an infinity or NaN (e.g. from ``1/0``): refused where written."""
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise EquationError(
+            f"{where}: {text!r} divides by zero or is infinite (sympy made it {expr}); "
+            "write a finite expression"
+        )
+    return expr
 
 
 def parse_ode(

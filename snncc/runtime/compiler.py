@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from snncc.backends.cache import content_hash
 from snncc.codegen.names import template_dir
 from snncc.codegen.plan import build_plan
@@ -115,8 +117,7 @@ def compile(  # noqa: A001 - the public name the API promises
         devs = [device]
     else:
         devs = [comm.local_rank if comm.parallel and backend == "cuda" else 0]
-    if not devs:
-        raise ModelError("devices is empty; give at least one device, e.g. devices=[0]")
+    _check_devices(devs, backend)
     programs = comm.first_rank0(
         lambda: [load_program(backend, plan, sources, d) for d in devs], "compiling"
     )
@@ -124,6 +125,22 @@ def compile(  # noqa: A001 - the public name the API promises
     model._comm = comm
     model.sync_replicas()  # e.g. a network built without a seed differs per rank
     return model
+
+
+def _check_devices(devs: list, backend: str) -> None:
+    """Device indices: distinct integers >= 0 (CUDA checks that each exists when it loads)."""
+    if not devs:
+        raise ModelError("devices is empty; give at least one device, e.g. devices=[0]")
+    for d in devs:
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 0:
+            raise ModelError(f"devices: {d!r} is not a device index; give integers >= 0")
+    if len(set(devs)) != len(devs):
+        raise ModelError(f"devices {devs} name a device twice; give each device once")
+    if backend == "cpu" and sorted(devs) != list(range(len(devs))):
+        raise ModelError(
+            f"devices {devs}: on the CPU a device is one more instance of the program, and they "
+            f"are numbered from 0: give devices={list(range(len(devs)))}"
+        )
 
 
 def generate(

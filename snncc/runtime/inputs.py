@@ -14,6 +14,11 @@ import numpy as np
 
 from snncc.errors import ShapeError
 
+#: The most steps event lists may imply without an explicit ``n_steps`` (100 s at dt = 1 ms;
+#: SHD's longest example is 1.4 s). Beyond it an event time is far more likely a unit mistake
+#: (us or s for ms) than intended, and the bit words alone would take gigabytes.
+MAX_IMPLIED_STEPS = 100_000
+
 
 def spike_words(n_units: int) -> int:
     return (n_units + 31) // 32
@@ -74,6 +79,11 @@ def _dense_bits(x: np.ndarray, name: str, n_units: int) -> np.ndarray:
             "first (snncc.data.bin_events)"
         )
     B, T, _ = x.shape
+    if B == 0 or T == 0:
+        raise ShapeError(
+            f"input '{name}': shape {x.shape} has no {'examples' if B == 0 else 'time steps'}; "
+            "give at least one example of at least one step"
+        )
     # 0/1 bytes are valid booleans: no (x != 0) copy for bool and uint8 arrays
     spikes = x.view(bool) if x.dtype in (np.uint8, np.bool_) else (x != 0)
     packed = np.packbits(spikes, axis=-1, bitorder="little")  # (B, T, ceil(n / 8)) bytes
@@ -104,11 +114,20 @@ def _events_bits(
         steps.append(np.floor(times / dt).astype(np.int64))
         units.append(idx.astype(np.int64))
     B = len(events)
-    T = (
-        n_steps
-        if n_steps is not None
-        else max((int(s.max()) + 1 for s in steps if s.size), default=1)
-    )
+    if n_steps is not None:
+        if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
+            raise ShapeError(f"n_steps must be a positive integer, got {n_steps!r}")
+        T = int(n_steps)
+    else:
+        T = max((int(s.max()) + 1 for s in steps if s.size), default=1)
+        if T > MAX_IMPLIED_STEPS:
+            k = next(k for k, s in enumerate(steps) if s.size and s.max() + 1 == T)
+            raise ShapeError(
+                f"input '{name}', example {k}: an event at {np.max(events[k][0]):g} ms implies "
+                f"{T} time steps of {dt:g} ms, more than the {MAX_IMPLIED_STEPS} snncc accepts "
+                "without n_steps; check that times are in ms, or pass n_steps=... (later "
+                "events are then dropped)"
+            )
     W = spike_words(n_units)
     b = np.repeat(np.arange(B), [s.size for s in steps])
     none = np.zeros(0, np.int64)
@@ -122,6 +141,8 @@ def _events_bits(
 
 def check_inputs(x: object, input_names: list[str]) -> Mapping[str, object]:
     """One input population: x itself; several: a dict keyed by population name."""
+    if isinstance(x, (list, tuple)) and len(x) == 0:
+        raise ShapeError("inputs: the batch is empty; give at least one example")
     if isinstance(x, Mapping):
         missing = [n for n in input_names if n not in x]
         extra = [n for n in x if n not in input_names]
