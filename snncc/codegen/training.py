@@ -107,6 +107,13 @@ class TrainingPlan:
         return "\n".join(lines)
 
 
+#: CPU: the batch is cut into this many parts (fewer for smaller batches), each summing its own
+#: gradients, which are then added in part order. Threads take parts dynamically, so one thread
+#: slowed by other work delays no one, and the sum does not depend on the thread count. 8 parts
+#: balance 2-8 threads; each costs one gradient-sized buffer and one add.
+GRAD_PARTS = 8
+
+
 def add_training(
     plan: KernelPlan, net: Network, rule: EProp, optimizer, backend: str = "cpu"
 ) -> TrainingPlan:
@@ -216,6 +223,8 @@ def add_training(
         tp.projections.append(ProjectionGrad(**vars(plan.proj(q.name)), masked=masked))
         size = q.nnz if q.sparse else q.pre.size * q.post.size
         plan.add(Buffer(f"grad_{q.name}", "float", (size,), "grad"))
+        if backend == "cpu":  # one partial sum per part of the batch (see GRAD_PARTS)
+            plan.add(Buffer(f"gpart_{q.name}", "float", (GRAD_PARTS, size), "scratch"))
         if masked:
             plan.add(
                 Buffer(
@@ -230,6 +239,9 @@ def add_training(
     if optimizer is not None:
         tp.optimizer = optimizer.code()
         plan.add(Buffer("opt_scalars", "float", (len(tp.optimizer.scalars) + 2,), "rule"))
+        # per parameter, after each step: the largest |w| and how many values are not finite
+        # (divergence is seen on the device; the host reads 8 bytes per parameter)
+        plan.add(Buffer("opt_health", "float", (len(tp.params), 2), "scratch"))
         for _kind, name, size in tp.params:
             for s in tp.optimizer.state:
                 plan.add(Buffer(f"opt_{s}_{name}", "float", (size,), "optimizer"))
@@ -456,6 +468,7 @@ def template_context(plan: KernelPlan, tp: TrainingPlan) -> dict:
         "exp_term": kernel_printer().doprint(sp.exp(symbol("_y") - symbol("_ymax"))),
         "pre_update": {h.name: h.online_pre for h in tp.hidden.values()} if tp.online else {},
         "online_block": 128,  # online: postsynaptic neurons per block of the synapse sweep
+        "grad_parts": GRAD_PARTS,
     }
 
 

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import time
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -338,6 +342,13 @@ class TrainingMixin:
         total, _, _, _, _ = self._forward_backward(x, y, what="computing gradients")
         return self._named(total)
 
+    def _public_name(self, kind: str, name: str) -> str:
+        """A trained quantity as the API names it: 'in_hid', or 'output.bias' (not its buffer)."""
+        if kind == "weight":
+            return name
+        pop = self.readout.name
+        return f"{pop}.{name[len(pop) + 1 :]}"
+
     def _named(self, total: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = {}
         for kind, name, _ in self.training.params:
@@ -350,8 +361,7 @@ class TrainingMixin:
                     g = dense
                 out[name] = g.reshape(q.pre.size, q.post.size)
             else:
-                pop = self.readout.name
-                out[f"{pop}.{name[len(pop) + 1 :]}"] = g
+                out[self._public_name(kind, name)] = g
         return out
 
     def train_batch(self, x: object, y: object) -> dict[str, float]:
@@ -374,13 +384,40 @@ class TrainingMixin:
         self.step += 1
         clamp = self.training.rule.weight_clamp or (-3.4e38, 3.4e38)
         scalars = np.array([*self.optimizer.scalars(self.step), *clamp], np.float32)
+        health = np.zeros((len(self.training.params), 2), np.float32)
         for prog in self.programs:  # the summed gradients are on every device already
             prog.set("opt_scalars", scalars)
+            prog.set("opt_health", health)
             prog.call("optimize", self.batch_size, 1)
+        self._check_health(self.programs[0].get("opt_health"))
         out = {"loss": loss / B}
         if self.training.rule.loss == "cross_entropy":
             out["accuracy"] = correct / B
         return out
+
+    #: |w| beyond which training is said to diverge (weights of these networks are O(1))
+    DIVERGING = 1e4
+
+    def _check_health(self, health: np.ndarray) -> None:
+        """Stop when a step made weights NaN or infinite; warn (once) when they explode."""
+        names = [self._public_name(kind, name) for kind, name, _ in self.training.params]
+        lr = self.optimizer.lr_at(self.step)
+        for name, (wmax, bad) in zip(names, health, strict=True):
+            if bad > 0:
+                raise TrainingError(
+                    f"optimiser step {self.step} made {int(bad)} values of '{name}' NaN or "
+                    f"infinite (learning rate {lr:g}); training stopped and these weights are "
+                    "unusable. Lower the learning rate, or check the model's parameters (e.g. a "
+                    "threshold of 0 in a surrogate) and the input scaling."
+                )
+            if wmax > self.DIVERGING and not self.__dict__.get("_warned_diverging"):
+                self._warned_diverging = True
+                warnings.warn(
+                    f"training is diverging: |w| of '{name}' reached {wmax:.3g} at optimiser "
+                    f"step {self.step} (learning rate {lr:g}); lower the learning rate",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
 
     def _decide(self, outputs: np.ndarray) -> np.ndarray:
         rule = self.training.rule if self.training else None
@@ -538,7 +575,7 @@ class TrainingMixin:
         batch_size: int | None = None,
         seed: int = 0,
         checkpoint: str | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
         on_epoch=None,
     ) -> list[dict]:
         """Train for ``epochs`` over ``train`` (a dataset with ``.batches``, or (x, y)).
@@ -554,25 +591,34 @@ class TrainingMixin:
         from tqdm.auto import tqdm
 
         comm = self.comm
+        if progress is None:  # bars only on a terminal: in a log file they flood it with \r
+            progress = sys.stderr.isatty()
         progress = progress and comm.is_root
         bs = batch_size or self.batch_size * len(self.programs) * comm.size
         self.progress = getattr(self, "progress", {}) or {}
         start = int(self.progress.get("epoch", 0))
+        saved = {"epoch": start} if checkpoint is not None and Path(checkpoint).is_file() else {}
         history = []
         for epoch in range(start, start + epochs):
             batches = list(_shuffled(train, bs, seed, epoch))
             bar = tqdm(batches, desc=f"epoch {epoch + 1}", disable=not progress, leave=False)
             tot_loss, tot_acc, n = 0.0, 0.0, 0
+            began = time.perf_counter()
             for x, y in bar:
-                m = self.train_batch(x, y)
+                try:
+                    m = self.train_batch(x, y)
+                except TrainingError as err:
+                    raise TrainingError(f"{err} {_checkpoint_note(checkpoint, saved)}") from None
                 b = len(y)
                 tot_loss += m["loss"] * b
                 tot_acc += m.get("accuracy", 0.0) * b
                 n += b
                 bar.set_postfix(loss=f"{tot_loss / n:.4f}", acc=f"{tot_acc / n:.3f}")
+            took = time.perf_counter() - began
             record = {"epoch": epoch + 1, "loss": tot_loss / n}
             if self.training.rule.loss == "cross_entropy":
                 record["accuracy"] = tot_acc / n
+            record.update(epoch_s=took, examples_per_s=n / took if took > 0 else float("nan"))
             if validation is not None:
                 val = self.evaluate(validation)
                 record.update({f"val_{k}": v for k, v in val.items()})
@@ -583,6 +629,7 @@ class TrainingMixin:
             def finish_epoch(record=record) -> None:
                 if checkpoint is not None:
                     self.save(checkpoint)
+                    saved["epoch"] = record["epoch"]
                 if on_epoch is not None:
                     on_epoch(record)
 
@@ -598,6 +645,15 @@ class TrainingMixin:
                     )
                 )
         return history
+
+
+def _checkpoint_note(checkpoint: str | None, saved: dict) -> str:
+    """What a user has left after training stopped: only files that exist are named."""
+    if checkpoint is None:
+        return "No checkpoint was being written (fit(checkpoint=...) keeps one)."
+    if "epoch" in saved and Path(checkpoint).is_file():
+        return f"The last good checkpoint is {checkpoint} (after epoch {saved['epoch']})."
+    return "No checkpoint was written: training stopped before its first epoch ended."
 
 
 def _same_keys(given: object, expected: Mapping, where: str) -> None:
