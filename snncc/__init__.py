@@ -1,10 +1,11 @@
 """snncc: a code-generating model compiler for spiking neural networks, trained with eProp."""
 
-from snncc import rules
+from snncc import nir, rules
 from snncc.errors import (
     CompileError,
     EquationError,
     ModelError,
+    NIRError,
     ShapeError,
     SnnccError,
     TrainingError,
@@ -22,6 +23,7 @@ __all__ = [
     "CompileError",
     "EquationError",
     "ModelError",
+    "NIRError",
     "Network",
     "NeuronModel",
     "Population",
@@ -34,6 +36,7 @@ __all__ = [
     "init",
     "load",
     "neurons",
+    "nir",
     "optim",
     "rules",
     "sym",

@@ -25,3 +25,7 @@ class CompileError(SnnccError, RuntimeError):
 
 class TrainingError(SnnccError, RuntimeError):
     """Training cannot go on (NaN loss, bad labels); the last good checkpoint is kept."""
+
+
+class NIRError(SnnccError, ValueError):
+    """A NIR graph cannot be imported, or a network cannot be exported to NIR; names the node."""
