@@ -150,7 +150,12 @@ def export(
             f"export: population '{name}' has a bias but no incoming projection; NIR carries a "
             "bias only on an Affine node, so connect something to it or set its bias to 0"
         )
-    sinks = [p.name for p in pops if not p.is_input and not any(q.pre is p for q in projs)]
+    # the populations that project to no other one (a recurrent layer may be a sink)
+    sinks = [
+        p.name
+        for p in pops
+        if not p.is_input and not any(q.pre is p and q.post is not p for q in projs)
+    ]
     for name in sinks:
         out = _identifier("output" if len(sinks) == 1 else f"output_{name}", nodes)
         nodes[out] = nir.Output(output_type={"output": np.array([net.populations[name].size])})
@@ -251,19 +256,27 @@ def _euler_equivalent(
 
 
 def _euler_tau(decay: float, euler_dt: float) -> np.float32:
-    """The float32 tau whose Euler factor 1 - euler_dt / tau is float32(decay) exactly, both in
-    float32 arithmetic (snnTorch's importer) and in float64 (snncc's); the nearest otherwise."""
+    """The float32 tau whose Euler factor 1 - euler_dt / tau is float32(decay) exactly, in
+    float32 arithmetic (snnTorch's importer) and in float64 (snncc's) if one tau does both,
+    else in float32 arithmetic alone; the nearest tau if neither is found within 64 ulps."""
     target = np.float32(decay)
     start = np.float32(euler_dt / (1.0 - decay))
-    up, down = start, start
+    candidates = [start]
+    up = down = start
     for _ in range(64):
-        for tau in (up, down):
-            as32 = np.float32(1) - np.float32(euler_dt) / tau
-            as64 = np.float32(1.0 - euler_dt / float(tau))
-            if as32 == target and as64 == target:
-                return tau
-        up = np.nextafter(up, np.float32(np.inf))
-        down = np.nextafter(down, np.float32(0))
+        up, down = np.nextafter(up, np.float32(np.inf)), np.nextafter(down, np.float32(0))
+        candidates += [up, down]
+
+    def in32(tau):
+        return np.float32(1) - np.float32(euler_dt) / tau == target
+
+    def in64(tau):
+        return np.float32(1.0 - euler_dt / float(tau)) == target
+
+    for test in (lambda t: in32(t) and in64(t), in32):
+        found = next((t for t in candidates if test(t)), None)
+        if found is not None:
+            return found
     return start
 
 
