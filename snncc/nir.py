@@ -425,7 +425,7 @@ def _flatten(nir, graph, prefix: str = "") -> tuple[dict[str, object], list[tupl
     nodes: dict[str, object] = {}
     edges: list[tuple[str, str]] = []
     ports: dict[str, tuple[str, str]] = {}
-    through: set[str] = set()
+    through: list[str] = []  # a list, not a set: the edges' order must not depend on hashing
     for name, node in graph.nodes.items():
         full = prefix + name
         if isinstance(node, nir.NIRGraph):
@@ -438,13 +438,13 @@ def _flatten(nir, graph, prefix: str = "") -> tuple[dict[str, object], list[tupl
                     "nodes; snncc opens subgraphs with exactly one of each"
                 )
             ports[full] = (f"{full}.{ins[0]}", f"{full}.{outs[0]}")
-            through |= set(ports[full])
+            through += ports[full]
             nodes.update(inner)
             edges += inner_edges
         else:
             nodes[full] = node
             if _kind_name(node) == "Identity":
-                through.add(full)
+                through.append(full)
     for a, b in graph.edges:
         for end in (a, b):
             if end not in graph.nodes:
@@ -520,7 +520,7 @@ def _connections(nodes: dict, edges: list[tuple[str, str]]) -> list[_Connection]
 
 def _refuse_cycles_without_neuron(nodes: dict, succ: dict[str, list[str]]) -> None:
     """A cycle through edge nodes only would be an algebraic loop: no state delays it."""
-    edge_nodes = {n for n, v in nodes.items() if _kind_name(v) in EDGE_NODES}
+    edge_nodes = [n for n, v in nodes.items() if _kind_name(v) in EDGE_NODES]  # graph order
     state = dict.fromkeys(edge_nodes, 0)  # 0 new, 1 on the path, 2 done
     for root in edge_nodes:
         if state[root]:
