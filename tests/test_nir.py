@@ -487,3 +487,17 @@ def test_missing_nir_package_says_pip_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)  # makes `import nir` raise ImportError
     with pytest.raises(snncc.NIRError, match="pip install nir"):
         snncc.nir.export(snncc.Network())
+
+
+def test_snncc_train_export_nir(tmp_path):
+    """`snncc train --export-nir` writes the trained network; it loads back with its weights."""
+    from snncc.cli import main
+
+    out, path = tmp_path / "run", tmp_path / "net.nir"
+    args = ["train", "--model", "lif", "--neurons", "16", "--epochs", "1", "--no-progress"]
+    assert main([*args, "--out", str(out), "--export-nir", str(path)]) == 0
+    model = snncc.load(out / "checkpoint.snncc")
+    back = snncc.nir.load(path, dt=1.0, integration="exact")
+    for name in model.net.projections:
+        np.testing.assert_array_equal(back.projections[name].weight, model.weights[name])
+    assert main(["train", "--export-nir", str(path), "--epochs", "1"]) == 2  # ALIF: refused
