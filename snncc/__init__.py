@@ -1,12 +1,13 @@
 """snncc: a code-generating model compiler for spiking neural networks, trained with eProp."""
 
-from snncc import rules
+from snncc import nir, rules
 from snncc.errors import (
     CacheError,
     CheckpointError,
     CompileError,
     EquationError,
     ModelError,
+    NIRError,
     ShapeError,
     SnnccError,
     TrainingError,
@@ -26,6 +27,7 @@ __all__ = [
     "CompileError",
     "EquationError",
     "ModelError",
+    "NIRError",
     "Network",
     "NeuronModel",
     "Population",
@@ -38,6 +40,7 @@ __all__ = [
     "init",
     "load",
     "neurons",
+    "nir",
     "optim",
     "rules",
     "sym",

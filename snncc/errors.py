@@ -37,3 +37,7 @@ class CacheError(SnnccError, PermissionError):
 
 class CliError(SnnccError):
     """A mistake in the command line or in a file it names; printed as ``snncc: error: ...``."""
+
+
+class NIRError(SnnccError, ValueError):
+    """A NIR graph cannot be imported, or a network cannot be exported to NIR; names the node."""

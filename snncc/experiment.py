@@ -53,6 +53,7 @@ class TrainConfig:
     c_reg: float = 0.001
     refractory: float = 5.0
     validation: float = 0.1
+    export_nir: str | None = None
 
 
 def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
@@ -62,14 +63,18 @@ def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
 
     net = snncc.Network(dt=1.0, seed=cfg.seed)
     inp = net.add_input("input", n_inputs)
-    if cfg.model == "alif":
+    if cfg.export_nir:  # NIR's own LIF and LI (reset to 0, no refractory period): exportable
+        gain = 1 - np.exp(-net.dt / 20.0)  # r = 1 / gain: a spike of weight w adds w to v
+        cell = neurons.NIRLIF(tau=20.0, v_threshold=0.6, r=1 / gain)
+    elif cfg.model == "alif":
         cell = neurons.ALIF(
             tau_m=20.0, tau_a=cfg.tau_a, beta=0.0174, v_th=0.6, refractory=cfg.refractory
         )
     else:
         cell = neurons.LIF(tau_m=20.0, v_th=0.6, refractory=cfg.refractory)
     hid = net.add_population("hidden", cfg.neurons, cell)
-    out = net.add_population("output", n_classes, neurons.LeakyIntegrator(tau=20.0))
+    readout = neurons.LI(tau=20.0, r=1 / gain) if cfg.export_nir else neurons.LeakyIntegrator(20.0)
+    out = net.add_population("output", n_classes, readout)
     net.connect(inp, hid, name="in_hid", weight=init.Normal(0.0, 1 / np.sqrt(n_inputs)))
     if cfg.recurrent:
         net.connect(
@@ -209,6 +214,14 @@ def add_train(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no progress bars (they are shown only on a terminal anyway); one line per epoch",
     )
+    p.add_argument(
+        "--export-nir",
+        metavar="FILE",
+        default=None,
+        help="write the trained network to FILE as a NIR graph (docs/nir.md); needs --model "
+        "lif and trains NIR's LIF (reset to 0, no refractory period) with an LI readout "
+        "(default: no export)",
+    )
 
 
 def _given(args: argparse.Namespace) -> dict:
@@ -304,6 +317,8 @@ def _train(args: argparse.Namespace, comm) -> int:
             print(*a, **kw)
 
     cfg = resolve(args)
+    if cfg.export_nir and cfg.model != "lif":
+        raise CliError("--export-nir needs --model lif: NIR has no adaptive neuron (docs/nir.md)")
     cfg.out = comm.bcast(cfg.out)  # the default name has the time in it
     run = Path(args.resume or cfg.out)
     ckpt = run / "checkpoint.snncc"
@@ -385,6 +400,9 @@ def _train(args: argparse.Namespace, comm) -> int:
     say(f"test accuracy {final.get('accuracy', float('nan')):.4f}, loss {final['loss']:.4f}")
     if comm.is_root:
         plot_run(run, model, test, cfg, final)
+        if cfg.export_nir:
+            snncc.nir.export(model, cfg.export_nir)
+            say(f"wrote the trained network as NIR to {cfg.export_nir}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, MutableMapping, Sequence
 
 import numpy as np
@@ -180,6 +181,23 @@ class CompiledModel(TrainingMixin):
     @property
     def batch_size(self) -> int:
         return self.plan.batch_size
+
+    def trained_network(self) -> Network:
+        """A copy of the network holding the weights and trainable parameters the model has now
+        (what an export or a recompilation should start from)."""
+        net = copy.deepcopy(self.net)
+        prog = self.programs[0]
+        for name, q in net.projections.items():
+            q.weight = self.weights[name]
+        for pop in net.populations.values():
+            trained = {
+                p: prog.get(f"{pop.name}_p_{p}").astype(np.float64)
+                for p in pop.model.trainable
+                if prog.has(f"{pop.name}_p_{p}")
+            }
+            if trained:
+                pop.model = pop.model.with_params(**trained)
+        return net
 
     def sources(self) -> dict[str, str]:
         """{file name: generated source}."""

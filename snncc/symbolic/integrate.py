@@ -106,11 +106,13 @@ def discretize(
         for var, expr in model.assignments(kind).items():
             src = f"{var} = {getattr(model, kind)[var]}"
             if kind == "input":
-                expr = symbol(var) + expr
                 src = f"{var} += {model.input[var]}"
+                # an input gain such as r * dt / tau is precomputed once, like a decay factor,
+                # so a gain of exactly 1 multiplies exactly (NIR's r = tau / dt inputs)
+                expr = _hoist_linear(symbol(var) + expr, var, states, hoistable, upd.constants)
             else:
                 expr = sp.Piecewise((expr, SPIKE_PREV > 0), (symbol(var), True))
-            expr = hoist(expr, hoistable, upd.constants)
+                expr = hoist(expr, hoistable, upd.constants)
             upd.spike_effects.append(Statement(var, expr, kind, src))
     cond = model.threshold_condition()
     if cond is not None:
