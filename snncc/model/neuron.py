@@ -73,9 +73,9 @@ class NeuronModel:
     is_input: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 200:
+        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 500:
             raise ModelError(
-                f"NeuronModel: name {self.name!r} must be a non-empty string of at most 200 "
+                f"NeuronModel: name {self.name!r} must be a non-empty string of at most 500 "
                 "characters, e.g. 'CubaLIF'"
             )
         for kind in ("params", "state", "reset", "on_spike", "input"):
