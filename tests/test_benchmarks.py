@@ -148,7 +148,7 @@ def test_smoke_suite_end_to_end(tmp_path):
 
 def _fake_gpu_results() -> dict:
     """A results dict shaped like a --gpu run (no GPU needed to render it)."""
-    from benchmarks.__main__ import PRESETS
+    from benchmarks.presets import PRESETS
 
     st = dict(PRESETS["gpu"], threads=16)
 
@@ -227,7 +227,8 @@ def _fake_gpu_results() -> dict:
 
 
 def test_gpu_report_and_plots_render(tmp_path):
-    from benchmarks.__main__ import plots, report
+    from benchmarks.plots import plots
+    from benchmarks.report import report
 
     res = _fake_gpu_results()
     md = report(res)
