@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         limit = timeout or p["timeout"] * max(1, len(configs))
         return run_child(target, configs, threads=p["threads"], timeout=limit, env=env, log=log)
 
-    log(f"snncc benchmarks, preset '{name}', {p['threads']} threads for both sides -> {out}")
+    log(f"snncc benchmarks, preset '{name}', {p['threads']} CPU(s) for every side -> {out}")
     save()
     from benchmarks import compile as compile_bench
     from benchmarks import inference, training

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.common import get
-from benchmarks.report import is_ok, mem_key, ok_value, side_rows, speedups
+from benchmarks.report import is_ok, mem_key, ok_value, side_label, side_rows, speedups
+from benchmarks.training import SIDES
 
 
 def plots(results: dict, folder: Path) -> list[Path]:
@@ -20,8 +21,7 @@ def plots(results: dict, folder: Path) -> list[Path]:
     tag = "gpu" if gpu else "cpu"
     mk = mem_key(gpu)
     written = []
-    colors = {"snncc": "C0", "torch": "C3", "snncc-online": "C2"}
-    labels = {"snncc": "snncc eProp", "torch": "PyTorch BPTT", "snncc-online": "snncc online"}
+    colors = {side: f"C{i}" for i, side in enumerate(SIDES)}
 
     def save(fig, name: str) -> None:
         fig.tight_layout()
@@ -30,7 +30,8 @@ def plots(results: dict, folder: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    sides = {k: side_rows(results, "vs_T", k) for k in ("snncc", "torch", "snncc-online")}
+    alif = [k for k, s in SIDES.items() if s.network == "alif"]  # the headline network's sides
+    sides = {k: side_rows(results, "vs_T", k) for k in alif}
     if any(sides.values()):
         fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
         for side, rows in sides.items():
@@ -43,19 +44,17 @@ def plots(results: dict, folder: Path) -> list[Path]:
                 [r["median_s"] * 1e3 for _, r in pts],
                 "o-",
                 color=colors[side],
-                label=labels[side],
+                label=side_label(side),
             )
-            ax[1].plot(
-                Ts, [r.get(mk) for _, r in pts], "o-", color=colors[side], label=labels[side]
-            )
+            ax[1].plot(Ts, [r.get(mk) for _, r in pts], "o-", color=colors[side])
             if not gpu:  # the part the training itself added (peak minus RSS before it)
                 ax[1].plot(Ts, [r.get("train_mem_mb") for _, r in pts], "s--", ms=3,
                            color=colors[side], alpha=0.7)  # fmt: skip
-        for T, v in speedups(results).items():
-            if v is not None and is_ok(sides["torch"].get(T)):
+        for T, (v, peer) in speedups(results).items():  # at the strongest peer's point
+            if v is not None:
                 ax[0].annotate(
                     f"{v:.1f}x",
-                    (T, sides["torch"][T]["median_s"] * 1e3),
+                    (T, sides[peer][T]["median_s"] * 1e3),
                     textcoords="offset points",
                     xytext=(0, 6),
                     ha="center",
@@ -65,7 +64,7 @@ def plots(results: dict, folder: Path) -> list[Path]:
         ax[0].set(
             xlabel="sequence length T (steps)",
             ylabel="ms per training batch",
-            title=f"time per batch (batch {B})",
+            title=f"time per batch, ALIF network (batch {B})",
             yscale="log",
         )
         ax[1].set(
@@ -73,7 +72,7 @@ def plots(results: dict, folder: Path) -> list[Path]:
             ylabel="device memory (MB)" if gpu else "MB",
             title="device memory" if gpu else "peak RSS (solid); peak minus RSS before (dashed)",
         )
-        ax[0].legend()
+        ax[0].legend(fontsize=7)
         save(fig, "training_vs_T")
 
         prof = sorted(
@@ -135,7 +134,7 @@ def plots(results: dict, folder: Path) -> list[Path]:
                     [B / r["median_s"] for B, r in pts],
                     "o-",
                     color=colors[side],
-                    label=labels[side],
+                    label=side_label(side),
                 )
         ax.set(
             xscale="log",
@@ -161,7 +160,7 @@ def plots(results: dict, folder: Path) -> list[Path]:
                 [m for _, m in pts],
                 "o",
                 color=colors[side],
-                label=labels[side],
+                label=side_label(side),
             )
             fit, nmax = info.get("fit_mb"), info.get("predicted_max")
             if fit:

@@ -12,6 +12,8 @@ from typing import Any
 SHD = (700, 256, 20)
 SMNIST = (79, 256, 10)
 RATE = 0.015  # input spikes per input per 1 ms step (SHD: roughly 1-2 %)
+#: the peers beside snncc and PyTorch's dense BPTT (``torch``) in ``vs_T`` (training.SIDES)
+PEERS = ("torch-sparse", "jax", "torch-sparse-lif", "jax-lif", "snntorch")
 
 _CPU = dict(
     device="cpu",
@@ -21,6 +23,8 @@ _CPU = dict(
     rate=RATE,
     B=32,
     Ts=(100, 300, 685, 1000, 1370),
+    peers=PEERS,
+    peer_Ts=(100, 1000, 1370),  # the headline sequence lengths
     repeats=5,
     warmup=1,
     online=True,
@@ -48,6 +52,7 @@ _GPU = dict(
     backend="cuda",
     B=512,
     Ts=(100, 300, 685, 1370),
+    peer_Ts=(100, 1370),
     repeats=5,
     batch_T=1370,
     batches=(1, 4, 16, 64, 256, 512),
@@ -70,6 +75,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-quick": dict(
         _CPU,
         Ts=(100, 300, 1000),
+        peer_Ts=(100, 1000),
         repeats=3,
         batch_T=100,
         batches=(1, 8, 32, 128),
@@ -86,6 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "gpu-quick": dict(
         _GPU,
         Ts=(100, 1370),
+        peer_Ts=(1370,),
         repeats=3,
         batches=(1, 32, 512),
         batch_repeats=2,
@@ -103,6 +110,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         smnist=(9, 16, 4),
         B=2,
         Ts=(10, 20),
+        peer_Ts=(20,),
         repeats=1,
         warmup=1,
         batch_T=10,
