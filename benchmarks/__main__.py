@@ -1,15 +1,16 @@
 """The benchmark suite: ``python -m benchmarks [--quick] [--gpu] [--out DIR]`` (or ``snncc bench``).
 
-Runs, on this machine and in this one run, every comparison side by side: snncc eProp vs a
-SpyTorch-style PyTorch BPTT of the same network (time per batch, peak memory, per-kernel
-profile, throughput vs batch, largest hidden layer), snncc LSNN vs a PyTorch LSTM (inference
-latency, throughput, GPU energy), and snncc's compile time cold and cached. Writes
-``results.json`` (after every section, so an interrupted run keeps what it measured),
-``results.md`` (the tables, with the hardware and the targets met or missed) and ``img/*.png``.
+Runs, on this machine and in this one run, every comparison side by side: snncc eProp vs BPTT
+peers of the same network (PyTorch with a dense or a sparse input projection, JAX, snnTorch;
+time per batch in wall and CPU time, peak memory, per-kernel profile, throughput vs batch,
+largest hidden layer), snncc LSNN vs a PyTorch LSTM (inference latency, throughput, GPU energy),
+and snncc's compile time cold and cached. Writes ``results.json`` (after every section, so an
+interrupted run keeps what it measured), ``results.md`` (the tables, with the hardware, the
+headline against the strongest peer and the targets met or missed) and ``img/*.png``.
 
-Presets: ``cpu`` (default, SHD sizes with batch 32; about 5-10 minutes on 2 cores), ``cpu-quick``
-(``--quick``), ``gpu`` (``--gpu``: batch 512, cuda backend, PyTorch on the GPU), ``gpu-quick``,
-and ``smoke`` (tiny sizes, used by the tests).
+Presets (``benchmarks.presets``): ``cpu`` (default, SHD sizes with batch 32; about 5-10 minutes
+on 2 cores), ``cpu-quick`` (``--quick``), ``gpu`` (``--gpu``: batch 512, cuda backend, PyTorch
+on the GPU), ``gpu-quick``, and ``smoke`` (tiny sizes, used by the tests).
 """
 
 from __future__ import annotations

@@ -82,11 +82,14 @@ def speedups(
 
 def headline(results: dict) -> list[str]:
     """One sentence per network: snncc's speed-up over the strongest peer at the headline T
-    (1000 where measured, else the longest T with a peer)."""
+    (1000 where measured, else the longest T with a peer), among the ``peer_Ts`` where every
+    peer ran."""
     st = get(results, "meta", "settings", default={}) or {}
+    peer_Ts = set(st.get("peer_Ts") or st.get("Ts") or ())
     out = []
     for network in NETWORKS:
-        wall = {T: v for T, v in speedups(results, network).items() if v[0] is not None}
+        sp = speedups(results, network).items()
+        wall = {T: v for T, v in sp if v[0] is not None and T in peer_Ts}
         if not wall:
             continue
         T = 1000 if 1000 in wall else max(wall)
