@@ -98,6 +98,10 @@ class JaxSNN:
         self.params = params
         self.opt_state = self._optimizer.init(params)
 
+    def weights(self) -> dict[str, np.ndarray]:
+        """The weights by name, as NumPy copies (``set_weights``' inverse)."""
+        return {k: np.array(v) for k, v in self.params.items()}
+
     def param_count(self) -> int:
         """Number of trainable parameters."""
         return sum(int(p.size) for p in self.params.values())

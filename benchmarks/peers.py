@@ -179,6 +179,10 @@ def _build() -> None:
                     p = getattr(self, name)
                     p.copy_(torch.as_tensor(np.asarray(value), dtype=p.dtype))
 
+        def weights(self) -> dict[str, np.ndarray]:
+            """The weights by name, as NumPy copies (``set_weights``' inverse)."""
+            return {k: p.detach().cpu().numpy().copy() for k, p in self.named_parameters()}
+
         def prepare_input(self, x: Any) -> torch.Tensor:
             """``x (B, T, n_in)`` 0/1 as this network consumes it: dense in the working dtype, or
             a coalesced sparse COO tensor for ``input_projection="sparse"`` (what a data loader

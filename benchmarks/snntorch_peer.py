@@ -104,6 +104,14 @@ class SnnTorchSNN(nn.Module):
                 value = torch.as_tensor(np.asarray(value), dtype=p.dtype)
                 p.copy_(value if p.dim() == 1 else value.T)  # nn.Linear stores (post, pre)
 
+    def weights(self) -> dict[str, np.ndarray]:
+        """The weights by name, (pre, post) like ``set_weights`` takes them."""
+        out = {}
+        for name, p in self._layers().items():
+            w = p.detach().cpu().numpy()
+            out[name] = (w if w.ndim == 1 else w.T).copy()
+        return out
+
     def param_count(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters())

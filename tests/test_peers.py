@@ -13,6 +13,7 @@ shows the difference), so the peer passes the triangle as its ``spike_grad``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -68,7 +69,8 @@ def _snntorch(**kw: Any) -> Any:
 
     if kw.pop("model", "lif") != "lif" or kw.pop("n_ref", 0):
         pytest.skip("snnTorch has no ALIF neuron and no refractory period")
-    kw.pop("beta", None), kw.pop("tau_a", None)
+    for alif_only in ("beta", "tau_a"):
+        kw.pop(alif_only, None)
     return SnnTorchSNN(N_IN, N, K, dtype=torch.float64, **kw)
 
 
@@ -82,17 +84,19 @@ NETWORKS = {
 }
 
 
-def _peer_gradients(peer: str, d: dict, **kw: Any) -> tuple[float, dict[str, np.ndarray]]:
-    """The peer's loss and gradients for ``d`` (float64: JAX inside ``enable_x64``)."""
-    recurrent = "W_rec" in d["weights"]
+def _float64(peer: str) -> Any:
+    """A context in which the peer computes in float64 (JAX: ``enable_x64``)."""
     if peer != "jax":
-        net = PEERS[peer](v_th=V_TH, recurrent=recurrent, seed=0, **kw)
-        net.set_weights(d["weights"])
-        return net.loss_and_gradients(d["x"], d["labels"])
+        return contextlib.nullcontext()
     import jax
 
-    with jax.enable_x64(True):
-        net = _jax(v_th=V_TH, recurrent=recurrent, seed=0, **kw)
+    return jax.enable_x64(True)
+
+
+def _peer_gradients(peer: str, d: dict, **kw: Any) -> tuple[float, dict[str, np.ndarray]]:
+    """The peer's loss and gradients for ``d``, in float64."""
+    with _float64(peer):
+        net = PEERS[peer](v_th=V_TH, recurrent="W_rec" in d["weights"], seed=0, **kw)
         net.set_weights(d["weights"])
         return net.loss_and_gradients(d["x"], d["labels"])
 
@@ -130,6 +134,27 @@ def test_tolerance_tells_surrogates_apart(peer: str) -> None:
     ref = _reference(d, model="lif")
     _, grads = _peer_gradients(peer, d, model="lif", gamma=0.33)
     assert _rel(grads["W_in"], ref["W_in"]) > 1e-3
+
+
+@pytest.mark.parametrize("peer", [p for p in PEERS if p != "torch-dense"])
+def test_adam_steps_equal_torch_adam(peer: str) -> None:
+    """Three training steps move every peer's weights exactly as torch.optim.Adam moves the
+    dense PyTorch peer's (optax's Adam has torch's defaults)."""
+    d = _data(1, True)
+
+    def train(name: str) -> dict[str, np.ndarray]:
+        with _float64(name):
+            net = PEERS[name](model="lif", v_th=V_TH, seed=0, lr=0.01)
+            net.set_weights(d["weights"])
+            x = net.prepare_input(d["x"])
+            for _ in range(3):
+                net.train_step(x, torch.as_tensor(d["labels"]))
+            return net.weights()
+
+    ours, ref = train(peer), train("torch-dense")
+    for name, w in ref.items():
+        assert np.abs(w - d["weights"][name]).max() > 1e-3  # the steps did move the weights
+        np.testing.assert_allclose(ours[name], w, rtol=0, atol=1e-12, err_msg=name)
 
 
 def test_snntorch_builtin_triangular_is_not_the_triangle() -> None:
