@@ -1,9 +1,11 @@
 """Shared benchmark machinery: timing with medians, child processes with peak-memory probes,
 the hardware description, synthetic data and the results writers (JSON, Markdown).
 
-Every measurement of a side (snncc or its PyTorch peer) runs in a child process started by
+Every measurement of a side (snncc or a peer) runs in a child process started by
 :func:`run_child`: ``python -c "from benchmarks.common import child_main; child_main()"``. The
-child imports only what that side needs, sets the thread count, runs a list of configurations
+child first restricts itself to ``threads`` CPUs (``sched_setaffinity``: the one limit every
+library obeys; XLA ignores the thread-count variables), imports only what that side needs,
+sets the thread count, runs a list of configurations
 through a *target* function (``"benchmarks.training:snncc_train"``) and writes one JSON record
 per configuration. Each target calls ``probe.baseline()`` once its setup (imports, model, data)
 is done and before the measured work; the probe then reports
@@ -36,7 +38,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +164,33 @@ def _waiter(prog: Any) -> Callable[[], None] | None:
                 ctx.pop()
 
     return wait
+
+
+class Stopwatch:
+    """Wall-clock and CPU seconds of each timed block; CPU time is the whole process's (every
+    thread: OpenMP, torch's intra-op pool, XLA's), so CPU / wall is the cores a side used."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        w0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall.append(time.perf_counter() - w0)
+            self.cpu.append(time.process_time() - c0)
+
+    def summary(self) -> dict[str, Any]:
+        """``summarize`` of the wall times plus ``cpu_times_s`` and ``cpu_median_s``."""
+        return {
+            "times_s": list(self.wall),
+            **summarize(self.wall),
+            "cpu_times_s": list(self.cpu),
+            "cpu_median_s": median(self.cpu),
+        }
 
 
 def profile_medians(
@@ -304,10 +334,22 @@ def run_child(
     return records
 
 
+def pin_cpus(n: int) -> list[int] | None:
+    """Restrict this process (and the threads it starts later) to ``n`` of its usable CPUs;
+    returns them (None where affinity cannot be set)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))[: max(1, int(n))]
+        os.sched_setaffinity(0, cpus)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return None
+    return cpus
+
+
 def child_main() -> None:
     """Entry point of a child: argv = [spec.json, out.jsonl]."""
     spec = json.loads(Path(sys.argv[1]).read_text())
     out = Path(sys.argv[2])
+    cpus = pin_cpus(spec["threads"])  # before any library starts its thread pool
     module, _, name = spec["target"].partition(":")
     func = getattr(importlib.import_module(module), name)
     for cfg in spec["configs"]:
@@ -324,6 +366,7 @@ def child_main() -> None:
         if probe.base is not None and rec.get("status") == "ok":
             rec.update(probe.report())
         rec["config"] = cfg
+        rec["cpus"] = cpus
         rec["child_wall_s"] = time.perf_counter() - t0
         rec["loadavg_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         with open(out, "a") as fh:

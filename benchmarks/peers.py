@@ -5,10 +5,14 @@
   reset by subtraction with the reset spike detached, adaptation not detached, surrogate
   ``psi = gamma/v_th max(0, 1 - |v - A|/v_th)`` (0 while refractory), leaky readout, per-timestep
   cross-entropy summed over time and batch, Adam lr 1e-3. As in SpyTorch, the input projection
-  is one matmul over all timesteps before the time loop; its per-step slices are taken with
-  ``unbind`` (linear-time backward; ``unbind=False`` indexes ``h[:, t]`` like the SpyTorch
+  is one matmul over all timesteps before the time loop: dense (``input_projection="dense"``,
+  SpyTorch's einsum) or sparse (``"sparse"``: ``torch.sparse.mm`` of the spikes as a COO tensor,
+  which costs only the inputs' nonzeros, 1-2 % of them for SHD). Its per-step slices are taken
+  with ``unbind`` (linear-time backward; ``unbind=False`` indexes ``h[:, t]`` like the SpyTorch
   tutorial, whose backward is quadratic in T).
+* ``TriangleSpike``: the spike with the triangle surrogate, shared with the snnTorch peer.
 * ``TorchLSTM``: ``nn.LSTM`` + linear readout on the last step.
+* ``init_weights``: the peers' initial weights (NumPy, so every peer starts from the same ones).
 * ``lstm_hidden_for_params``: an LSTM hidden size with a parameter count close to a target.
 
 torch is imported lazily: importing this module does not import torch, and the classes are
@@ -21,9 +25,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+LAZY = ("TorchLSTM", "TorchSNN", "TriangleSpike")  # built by _build() on first access
+
 __all__ = [
     "TorchLSTM",  # noqa: F822 (built lazily by __getattr__)
     "TorchSNN",  # noqa: F822
+    "TriangleSpike",  # noqa: F822
+    "init_weights",
     "lstm_hidden_for_params",
     "lstm_param_count",
     "set_torch_threads",
@@ -50,6 +60,23 @@ def snn_param_count(n_in: int, n_hidden: int, n_out: int, *, recurrent: bool = T
     )
 
 
+def init_weights(n_in: int, n_hidden: int, n_out: int, *, recurrent: bool = True,
+                 bias: bool = True, seed: int | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Float64 initial weights: ``N(0, 1/fan_in)`` for each matrix, a zero bias (as SpyTorch)."""
+    rng = np.random.default_rng(seed)
+
+    def normal(n_pre: int, n_post: int) -> np.ndarray:
+        return rng.standard_normal((n_pre, n_post)) / math.sqrt(n_pre)
+
+    out = {"W_in": normal(n_in, n_hidden)}
+    if recurrent:
+        out["W_rec"] = normal(n_hidden, n_hidden)
+    out["W_out"] = normal(n_hidden, n_out)
+    if bias:
+        out["b_out"] = np.zeros(n_out)
+    return out
+
+
 def lstm_param_count(n_in: int, hidden: int, n_out: int) -> int:
     """Parameters of ``nn.LSTM(n_in, hidden)`` (two bias vectors) + ``nn.Linear(hidden, n_out)``."""
     return 4 * hidden * (n_in + hidden + 2) + hidden * n_out + n_out
@@ -65,30 +92,31 @@ def lstm_hidden_for_params(n_in: int, n_out: int, target_params: int) -> int:
 
 
 def _build() -> None:
-    import numpy as np
     import torch
     from torch import nn
 
-    class _Spike(torch.autograd.Function):
-        """Heaviside ``(v > A) & ~refr``; backward ``dz/dv = psi``, ``dz/dA = -psi``."""
+    class TriangleSpike(torch.autograd.Function):
+        """``z = (u > 0) & ~refr`` of the margin ``u = v - A``; backward ``dz/du = psi``.
+
+        ``psi = psi_scale max(0, 1 - |u| / v_th)``, 0 while refractory. ``dz/dA = -psi`` follows
+        from the subtraction ``u = v - A`` the caller writes.
+        """
 
         @staticmethod
-        def forward(ctx: Any, v: torch.Tensor, A: torch.Tensor, refr: torch.Tensor | None,
-                    psi_scale: float, v_th: float) -> torch.Tensor:  # fmt: skip
-            u = v - A
+        def forward(ctx: Any, u: torch.Tensor, refr: torch.Tensor | None, psi_scale: float,
+                    v_th: float) -> torch.Tensor:  # fmt: skip
             psi = psi_scale * torch.clamp(1.0 - torch.abs(u) / v_th, min=0.0)
             z = u > 0
             if refr is not None:
                 psi = psi.masked_fill(refr, 0.0)
                 z = z & ~refr
             ctx.save_for_backward(psi)
-            return z.to(v.dtype)
+            return z.to(u.dtype)
 
         @staticmethod
         def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
             (psi,) = ctx.saved_tensors
-            g = grad * psi
-            return g, (-g if ctx.needs_input_grad[1] else None), None, None, None
+            return grad * psi, None, None, None
 
     class TorchSNN(nn.Module):
         """SpyTorch-style recurrent LIF/ALIF classifier trained with surrogate BPTT + Adam."""
@@ -115,24 +143,24 @@ def _build() -> None:
             dtype: torch.dtype = torch.float32,
             seed: int | None = None,
             unbind: bool = True,
+            input_projection: str = "dense",
         ) -> None:
             super().__init__()
             if model not in ("lif", "alif"):
                 raise ValueError(f"model must be 'lif' or 'alif', got {model!r}")
+            if input_projection not in ("dense", "sparse"):
+                raise ValueError(
+                    f"input_projection must be 'dense' or 'sparse', got {input_projection!r}"
+                )
             self.model, self.n_ref = model, int(n_ref)
             self.unbind = bool(unbind)
+            self.input_projection = input_projection
             self.n_in, self.n_hidden, self.n_out = n_in, n_hidden, n_out
-            f = {"device": device, "dtype": dtype}
-            gen = torch.Generator().manual_seed(seed) if seed is not None else None
-
-            def normal(*shape: int) -> nn.Parameter:
-                w = torch.randn(*shape, generator=gen, dtype=dtype) / math.sqrt(shape[0])
-                return nn.Parameter(w.to(device))
-
-            self.W_in = normal(n_in, n_hidden)
-            self.W_rec = normal(n_hidden, n_hidden) if recurrent else None
-            self.W_out = normal(n_hidden, n_out)
-            self.b_out = nn.Parameter(torch.zeros(n_out, **f)) if bias else None
+            w = init_weights(n_in, n_hidden, n_out, recurrent=recurrent, bias=bias, seed=seed)
+            for name in ("W_in", "W_rec", "W_out", "b_out"):
+                value = w.get(name)
+                param = None if value is None else torch.as_tensor(value, dtype=dtype)
+                setattr(self, name, None if param is None else nn.Parameter(param.to(device)))
             # constants computed in float64, rounded to the working dtype
             self.alpha = float(np.exp(-dt / tau_m))
             self.rho = float(np.exp(-dt / tau_a))
@@ -144,17 +172,52 @@ def _build() -> None:
             """Number of trainable parameters."""
             return sum(p.numel() for p in self.parameters())
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            """``x (B, T, n_in)`` 0/1 -> readout ``y (B, T, n_out)``."""
-            Bsz, T, _ = x.shape
+        def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+            """Overwrite the named weights (``W_in (n_in, N)``, ... as in ``init_weights``)."""
+            with torch.no_grad():
+                for name, value in weights.items():
+                    p = getattr(self, name)
+                    p.copy_(torch.as_tensor(np.asarray(value), dtype=p.dtype))
+
+        def weights(self) -> dict[str, np.ndarray]:
+            """The weights by name, as NumPy copies (``set_weights``' inverse)."""
+            return {k: p.detach().cpu().numpy().copy() for k, p in self.named_parameters()}
+
+        def prepare_input(self, x: Any) -> torch.Tensor:
+            """``x (B, T, n_in)`` 0/1 as this network consumes it: dense in the working dtype, or
+            a coalesced sparse COO tensor for ``input_projection="sparse"`` (what a data loader
+            would hand over; ``forward`` converts whatever it is given)."""
             W_in = self.W_in
-            x = x.to(device=W_in.device, dtype=W_in.dtype)
-            h = torch.einsum("btc,cn->btn", x, W_in)  # one matmul for all timesteps
+            x = torch.as_tensor(x).to(device=W_in.device, dtype=W_in.dtype)
+            if self.input_projection == "sparse" and not x.is_sparse:
+                x = x.to_sparse().coalesce()
+            return x
+
+        def project_input(self, x: torch.Tensor) -> torch.Tensor:
+            """``h = x W_in`` for all timesteps at once, ``(B, T, N)``."""
+            Bsz, T, C = x.shape
+            x = self.prepare_input(x)
+            if not x.is_sparse:
+                return torch.einsum("btc,cn->btn", x, self.W_in)
+            b, t, c = x.coalesce().indices()
+            rows = torch.sparse_coo_tensor(
+                torch.stack([b * T + t, c]),
+                x.values(),
+                (Bsz * T, C),
+                is_coalesced=True,
+                check_invariants=False,  # built from a coalesced tensor: valid by construction
+            )
+            return torch.sparse.mm(rows, self.W_in).view(Bsz, T, self.n_hidden)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            """``x (B, T, n_in)`` 0/1 (dense or sparse COO) -> readout ``y (B, T, n_out)``."""
+            Bsz, T, _ = x.shape
+            h = self.project_input(x)  # one matmul for all timesteps
             # h.unbind(1): one backward node for all steps. Indexing h[:, t] in the loop (the
             # literal SpyTorch code) gives the same values, but each step's backward then adds a
             # full (B, T, N) gradient, which makes the backward pass O(T^2) (unbind=False).
             hs = h.unbind(1) if self.unbind else None
-            N, dev, dt_ = self.n_hidden, W_in.device, W_in.dtype
+            N, dev, dt_ = self.n_hidden, h.device, h.dtype
             v = torch.zeros(Bsz, N, device=dev, dtype=dt_)
             a = torch.zeros_like(v)
             z = torch.zeros_like(v)
@@ -177,7 +240,7 @@ def _build() -> None:
                 if alif:
                     a = self.rho * a + z_prev
                     A = self.v_th + self.beta * a
-                z = _Spike.apply(v, A, refr, self.psi_scale, self.v_th)
+                z = TriangleSpike.apply(v - A, refr, self.psi_scale, self.v_th)
                 y = self.kappa * y + z @ self.W_out
                 if self.b_out is not None:
                     y = y + self.b_out
@@ -198,6 +261,14 @@ def _build() -> None:
             loss.backward()
             self.optimizer.step()
             return float(loss.detach())
+
+        def loss_and_gradients(self, x: Any, labels: Any) -> tuple[float, dict[str, np.ndarray]]:
+            """The loss of a batch and its gradients by name (no optimiser step)."""
+            self.zero_grad(set_to_none=True)
+            loss = self.loss(self(x), torch.as_tensor(labels))
+            loss.backward()
+            grads = {k: p.grad.detach().cpu().numpy() for k, p in self.named_parameters()}
+            return float(loss.detach()), grads
 
         @torch.no_grad()
         def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -249,12 +320,11 @@ def _build() -> None:
             """Predicted class per sequence."""
             return self(x).argmax(-1)
 
-    globals()["TorchSNN"] = TorchSNN
-    globals()["TorchLSTM"] = TorchLSTM
+    globals().update(TriangleSpike=TriangleSpike, TorchSNN=TorchSNN, TorchLSTM=TorchLSTM)
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("TorchSNN", "TorchLSTM"):
+    if name in LAZY:
         _build()
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

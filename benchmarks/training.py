@@ -1,27 +1,36 @@
-"""Training benchmarks: snncc eProp vs SpyTorch-style PyTorch BPTT of the same network.
+"""Training benchmarks: snncc eProp vs BPTT peers (PyTorch, JAX, snnTorch) of the same network.
 
-Network (``snncc.experiment.build_network``, mlGeNN's SHD setup): 700 Poisson inputs -> 256
-recurrent ALIF (tau_m 20, tau_a 2000, beta 0.0174, v_th 0.6, refractory 5 ms, no self
-connections in snncc) -> 20 leaky-integrator readouts with a bias. Both sides: the same
-surrogate (gamma 0.3 triangle), per-step softmax cross-entropy summed over time and batch,
-Adam lr 1e-3, float32. snncc's firing-rate regulariser is switched off (``regularizer="none"``)
-so that both sides minimise the same loss. Inputs: Bernoulli spikes, ``rate`` per input per
-step (SHD-like density), random labels.
+Networks (``snncc.experiment.build_network``, mlGeNN's SHD setup): 700 Poisson inputs -> 256
+recurrent hidden neurons -> 20 leaky-integrator readouts with a bias. ``alif`` (the headline):
+ALIF (tau_m 20, tau_a 2000, beta 0.0174, v_th 0.6, refractory 5 ms). ``lif``: LIF without a
+refractory period, the network snnTorch can express (it has neither). No self connections in
+snncc. Every side: the same surrogate (gamma 0.3 triangle), per-step softmax cross-entropy
+summed over time and batch, Adam lr 1e-3, float32. snncc's firing-rate regulariser is switched
+off (``regularizer="none"``) so that every side minimises the same loss. Inputs: Bernoulli
+spikes, ``rate`` per input per step (SHD-like density), random labels.
+
+The sides (``SIDES``): snncc (factorised and online eProp), PyTorch BPTT with the input
+projected before the loop densely (``torch``, SpyTorch's einsum) or sparsely (``torch-sparse``,
+``torch.sparse.mm``), JAX (one jitted step over ``lax.scan``) and snnTorch (``RLeaky``, LIF only).
 
 Sections (each a list of configurations run side by side):
 
-* ``vs_T``: time per training batch and peak memory for T in the preset's list,
-* ``vs_batch``: throughput (examples / s) for batch sizes 1..512,
+* ``vs_T``: time per training batch (wall and CPU), peak memory for T in the preset's ``Ts``
+  (snncc, ``torch``, online) and in its ``peer_Ts`` (every side in ``peers`` too, with the
+  snncc side of each peer's network),
+* ``vs_batch``: throughput (examples / s) for batch sizes 1..512 (snncc and ``torch``),
 * ``max_hidden``: peak memory against hidden size at T=1370, a quadratic fit, and the largest
   hidden layer the fit puts inside the device's memory (on a GPU also one real try at it).
 
-Targets (``snncc_train``, ``torch_train``) run in child processes (benchmarks.common).
+Targets (``snncc_train``, ``torch_train``, ``jax_train``) run in child processes
+(benchmarks.common), pinned to the same number of CPUs.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,10 +38,10 @@ import numpy as np
 from benchmarks.common import (
     CallTimer,
     Probe,
+    Stopwatch,
     poisson_spikes,
     profile_medians,
     random_labels,
-    summarize,
 )
 
 # ---------------------------------------------------------------------- child targets
@@ -43,6 +52,7 @@ def _net(cfg: dict):
 
     tc = TrainConfig(
         neurons=int(cfg["n_hidden"]),
+        model=cfg.get("model", "alif"),
         tau_a=2000.0,
         seed=int(cfg.get("seed", 0)),
         refractory=float(cfg.get("refractory", 5.0)),
@@ -106,6 +116,13 @@ def online_status(cfg: dict) -> str | None:
     return None
 
 
+def batch_data(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The batch every side of a configuration trains on: input spikes and labels."""
+    B, T, seed = int(cfg["B"]), int(cfg["T"]), int(cfg.get("seed", 0))
+    x = poisson_spikes(B, T, int(cfg["n_in"]), float(cfg["rate"]), seed)
+    return x, random_labels(B, int(cfg["n_out"]), seed)
+
+
 def snncc_train(cfg: dict, probe: Probe) -> dict:
     """Time ``model.train_batch`` (and each generated function inside it) for one config."""
     import snncc
@@ -114,9 +131,9 @@ def snncc_train(cfg: dict, probe: Probe) -> dict:
     if strategy == "online":
         why = online_status(cfg)
         if why is not None:
-            return {"side": "snncc-online", "status": why}
+            return {"status": why}
     net = _net(cfg)
-    B, T = int(cfg["B"]), int(cfg["T"])
+    B = int(cfg["B"])
     t0 = time.perf_counter()
     model = snncc.compile(
         net,
@@ -126,26 +143,22 @@ def snncc_train(cfg: dict, probe: Probe) -> dict:
         optimizer=snncc.optim.Adam(1e-3),
     )
     compile_s = time.perf_counter() - t0
-    x = poisson_spikes(B, T, int(cfg["n_in"]), float(cfg["rate"]), int(cfg.get("seed", 0)))
-    y = random_labels(B, int(cfg["n_out"]), int(cfg.get("seed", 0)))
+    x, y = batch_data(cfg)
     timer = CallTimer(model)
     probe.baseline()
     for _ in range(int(cfg.get("warmup", 1))):
         model.train_batch(x, y)
         timer.take()
-    totals, splits, metrics = [], [], {}
+    clock, splits, metrics = Stopwatch(), [], {}
     for _ in range(int(cfg.get("repeats", 3))):
-        t0 = time.perf_counter()
-        metrics = model.train_batch(x, y)
-        totals.append(time.perf_counter() - t0)
+        with clock.timed():
+            metrics = model.train_batch(x, y)
         splits.append(timer.take())
     nbytes = program_bytes(model)
     unfused = unfused_profile(model, timer, x, y, int(cfg.get("repeats", 3)))
     out = {
-        "side": "snncc" if strategy != "online" else "snncc-online",
-        "times_s": totals,
-        **summarize(totals),
-        "profile_s": profile_medians(splits, totals),
+        **clock.summary(),
+        "profile_s": profile_medians(splits, clock.wall),
         "profile_unfused_s": unfused,
         "buffers_mb": nbytes / 2**20,
         "time_buffers_mb": time_buffers_mb(model),
@@ -189,11 +202,34 @@ def _cuda_total_mb(device: int = 0) -> float | None:
         return None
 
 
+def _peer_size(cfg: dict) -> tuple[int, int, int]:
+    return int(cfg["n_in"]), int(cfg["n_hidden"]), int(cfg["n_out"])
+
+
+def _torch_model(cfg: dict, device: Any) -> Any:
+    """``TorchSNN`` (dense or sparse input projection) or ``SnnTorchSNN`` for ``cfg``."""
+    common = {"device": device, "seed": int(cfg.get("seed", 0))}
+    if cfg.get("peer") == "snntorch":
+        from benchmarks.snntorch_peer import SnnTorchSNN
+
+        return SnnTorchSNN(*_peer_size(cfg), **common)
+    from benchmarks.peers import TorchSNN
+
+    return TorchSNN(
+        *_peer_size(cfg),
+        model=cfg.get("model", "alif"),
+        n_ref=int(round(float(cfg.get("refractory", 5.0)))),
+        tau_a=2000.0,
+        input_projection=cfg.get("input_projection", "dense"),
+        **common,
+    )
+
+
 def torch_train(cfg: dict, probe: Probe) -> dict:
-    """Time ``TorchSNN`` training steps split into forward+loss, backward and Adam."""
+    """Time training steps of a torch peer split into forward+loss, backward and Adam."""
     import torch
 
-    from benchmarks.peers import TorchSNN, set_torch_threads
+    from benchmarks.peers import set_torch_threads
 
     set_torch_threads(int(cfg.get("threads", 1)))
     dev = torch.device(cfg.get("device", "cpu"))
@@ -201,21 +237,11 @@ def torch_train(cfg: dict, probe: Probe) -> dict:
     if cuda:  # float32 everywhere, as snncc
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    B, T = int(cfg["B"]), int(cfg["T"])
-    model = TorchSNN(
-        int(cfg["n_in"]),
-        int(cfg["n_hidden"]),
-        int(cfg["n_out"]),
-        n_ref=int(round(float(cfg.get("refractory", 5.0)))),
-        tau_a=2000.0,
-        device=dev,
-        seed=int(cfg.get("seed", 0)),
-    )
-    xs = poisson_spikes(B, T, int(cfg["n_in"]), float(cfg["rate"]), int(cfg.get("seed", 0)))
-    x = torch.from_numpy(xs).to(device=dev, dtype=torch.float32)
+    model = _torch_model(cfg, dev)
+    xs, ys = batch_data(cfg)
+    x = model.prepare_input(xs)  # once, before timing: a data loader would hand it over so
     del xs
-    labels = torch.from_numpy(random_labels(B, int(cfg["n_out"]), int(cfg.get("seed", 0))))
-    labels = labels.to(dev)
+    labels = torch.from_numpy(ys).to(dev)
     opt = model.optimizer
 
     def sync() -> None:
@@ -244,22 +270,20 @@ def torch_train(cfg: dict, probe: Probe) -> dict:
     try:
         for _ in range(int(cfg.get("warmup", 1))):
             step()
-        totals, splits, loss = [], [], float("nan")
+        clock, splits, loss = Stopwatch(), [], float("nan")
         for _ in range(int(cfg.get("repeats", 3))):
-            t0 = time.perf_counter()
-            split, loss = step()
-            totals.append(time.perf_counter() - t0)
+            with clock.timed():
+                split, loss = step()
             splits.append(split)
     except torch.cuda.OutOfMemoryError:
-        return {"side": "torch", "status": "out of memory"}
+        return {"status": "out of memory"}
     out = {
-        "side": "torch",
-        "times_s": totals,
-        **summarize(totals),
-        "profile_s": profile_medians(splits, totals),
-        "loss": loss / B,
+        **clock.summary(),
+        "profile_s": profile_medians(splits, clock.wall),
+        "loss": loss / len(ys),
         "params": model.param_count(),
         "threads": torch.get_num_threads(),
+        "input": "sparse COO" if x.is_sparse else "dense",
     }
     if cuda:
         out["device_mem_mb"] = torch.cuda.max_memory_reserved(dev) / 2**20
@@ -268,11 +292,99 @@ def torch_train(cfg: dict, probe: Probe) -> dict:
     return out
 
 
-TARGETS = {
-    "snncc": "benchmarks.training:snncc_train",
-    "snncc-online": "benchmarks.training:snncc_train",
-    "torch": "benchmarks.training:torch_train",
+def jax_train(cfg: dict, probe: Probe) -> dict:
+    """Time ``JaxSNN.train_step`` (one compiled XLA call); the first call, which traces and
+    compiles, is timed on its own (``first_call_s``) and not in the medians."""
+    import jax
+
+    if cfg.get("device", "cpu") == "cuda" and jax.default_backend() != "gpu":
+        return {"status": f"n/a: JAX has no GPU backend here ({jax.default_backend()} only)"}
+    from benchmarks.jax_peer import JaxSNN
+
+    model = JaxSNN(
+        *_peer_size(cfg),
+        model=cfg.get("model", "alif"),
+        n_ref=int(round(float(cfg.get("refractory", 5.0)))),
+        tau_a=2000.0,
+        seed=int(cfg.get("seed", 0)),
+    )
+    xs, ys = batch_data(cfg)
+    x, labels = model.prepare_input(xs), jax.numpy.asarray(ys)
+    del xs
+    t0 = time.perf_counter()
+    model.train_step(x, labels)
+    first_call_s = time.perf_counter() - t0
+    probe.baseline()  # after compiling: XLA's compiler memory is not the training's
+    for _ in range(max(0, int(cfg.get("warmup", 1)) - 1)):  # the first call warmed it up
+        model.train_step(x, labels)
+    clock, loss = Stopwatch(), float("nan")
+    for _ in range(int(cfg.get("repeats", 3))):
+        with clock.timed():
+            loss = model.train_step(x, labels)
+    return {
+        **clock.summary(),
+        "first_call_s": first_call_s,
+        "loss": loss / len(ys),
+        "params": model.param_count(),
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+    }
+
+
+# ------------------------------------------------------------------------ sides
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: the child target that measures it, the network it trains
+    (a key of NETWORKS), its label in the report and the settings it adds to a config."""
+
+    target: str
+    network: str
+    label: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_snncc(self) -> bool:
+        return self.target.endswith(":snncc_train")
+
+
+#: settings of each network; "lif" is what snnTorch can express (no ALIF, no refractory period)
+NETWORKS = {
+    "alif": {"model": "alif", "refractory": 5.0},
+    "lif": {"model": "lif", "refractory": 0.0},
 }
+#: the snncc side each network's peers are compared with
+REFERENCE = {"alif": "snncc", "lif": "snncc-lif"}
+
+_SNNCC, _TORCH = "benchmarks.training:snncc_train", "benchmarks.training:torch_train"
+_JAX = "benchmarks.training:jax_train"
+_DENSE = {"peer": "torch", "input_projection": "dense"}
+_SPARSE = {"peer": "torch", "input_projection": "sparse"}
+SIDES = {
+    "snncc": Side(_SNNCC, "alif", "snncc eProp", {"strategy": "factorized"}),
+    "snncc-online": Side(_SNNCC, "alif", "snncc eProp, online", {"strategy": "online"}),
+    "torch": Side(_TORCH, "alif", "PyTorch BPTT, dense input projection", _DENSE),
+    "torch-sparse": Side(_TORCH, "alif", "PyTorch BPTT, sparse input projection", _SPARSE),
+    "jax": Side(_JAX, "alif", "JAX BPTT (jit + lax.scan)"),
+    "snncc-lif": Side(_SNNCC, "lif", "snncc eProp (LIF)", {"strategy": "factorized"}),
+    "torch-lif": Side(_TORCH, "lif", "PyTorch BPTT, dense input projection (LIF)", _DENSE),
+    "torch-sparse-lif": Side(_TORCH, "lif", "PyTorch BPTT, sparse input projection (LIF)", _SPARSE),
+    "jax-lif": Side(_JAX, "lif", "JAX BPTT (jit + lax.scan, LIF)"),
+    "snntorch": Side(_TORCH, "lif", "snnTorch BPTT (RLeaky, LIF)", {"peer": "snntorch"}),
+}
+
+
+def side_config(side: str, cfg: dict) -> dict:
+    """``cfg`` with the settings of ``side`` and of its network."""
+    s = SIDES[side]
+    c = {**cfg, **NETWORKS[s.network], **s.settings}
+    online_repeats = c.pop("online_repeats", 1)
+    if side == "snncc-online":  # seconds per batch: fewer repeats, no warm-up
+        c["repeats"] = min(int(c.get("repeats", 1)), online_repeats)
+        c["warmup"] = 0
+    return c
+
 
 # ------------------------------------------------------------------------ orchestration
 
@@ -288,59 +400,61 @@ def _base(p: dict) -> dict:
         "device": p["device"],
         "threads": p["threads"],
         "seed": 0,
-        "refractory": 5.0,
     }
 
 
-def run_sides(runner, sides: list[str], configs: list[dict], isolate: bool) -> list[dict]:
-    """Run every config for every side; one child per (config, side) if ``isolate``.
+def run_jobs(runner, jobs: list[tuple[str, dict]], isolate: bool) -> list[dict]:
+    """Run each (side, config) job; records tagged with ``side``, in the order of ``jobs``.
 
-    Isolated runs go config by config, the sides of one config back to back. Returns flat
-    records tagged with ``side``.
+    ``isolate``: one fresh child per job, in the given order (the sides of one configuration
+    back to back). Otherwise one child per target runs all of its jobs (the torch peers share
+    one, as do the snncc sides): fewer interpreter and library start-ups.
     """
-
-    def cfg_for(side: str, c: dict) -> dict:
-        c = dict(c)
-        if side == "snncc-online":
-            c["strategy"] = "online"
-            c["repeats"] = min(int(c.get("repeats", 1)), c.pop("online_repeats", 1))
-            c["warmup"] = 0
-        elif side == "snncc":
-            c["strategy"] = "factorized"
-        c.pop("online_repeats", None)
-        return c
-
-    out = []
+    jobs = [(side, side_config(side, c)) for side, c in jobs]
     if isolate:
-        for c in configs:
-            for side in sides:
-                rec = runner(TARGETS[side], [cfg_for(side, c)])[0]
-                rec.setdefault("side", side)
-                out.append(rec)
+        out = [runner(SIDES[side].target, [c])[0] for side, c in jobs]
     else:
-        for side in sides:
-            recs = runner(TARGETS[side], [cfg_for(side, c) for c in configs])
-            for rec in recs:
-                rec.setdefault("side", side)
-            out += recs
+        by_target: dict[str, list[int]] = {}
+        for i, (side, _) in enumerate(jobs):
+            by_target.setdefault(SIDES[side].target, []).append(i)
+        out = [{} for _ in jobs]
+        for target, idx in by_target.items():
+            recs = runner(target, [jobs[i][1] for i in idx])
+            for i, rec in zip(idx, recs, strict=True):
+                out[i] = rec
+    for (side, c), rec in zip(jobs, out, strict=True):
+        rec["side"] = side
+        rec.setdefault("config", c)  # a child that timed out or crashed wrote no record
     return out
 
 
+def vs_T_sides(p: dict, T: int) -> list[str]:
+    """The sides that run at T: snncc, ``torch`` (and online) at every T of ``Ts``; at the
+    ``peer_Ts`` every side in ``peers`` too, each network's snncc side first."""
+    sides = []
+    if T in p["Ts"]:
+        sides += ["snncc", "torch"] + (["snncc-online"] if p.get("online") else [])
+    if T in p.get("peer_Ts", ()):
+        peers = list(p.get("peers", ()))
+        for network, ref in REFERENCE.items():
+            mine = [s for s in peers if SIDES[s].network == network]
+            if mine:
+                sides += [s for s in [ref, *mine] if s not in sides]
+    return sides
+
+
 def bench_vs_T(p: dict, runner, log) -> list[dict]:
-    sides = ["snncc", "torch"] + (["snncc-online"] if p.get("online") else [])
-    configs = [
-        {
-            **_base(p),
-            "B": p["B"],
-            "T": T,
-            "repeats": p["repeats"],
-            "warmup": p["warmup"],
-            "online_repeats": p.get("online_repeats", 1),
-        }
-        for T in p["Ts"]
-    ]
-    log(f"  time and memory vs T: T in {list(p['Ts'])}, batch {p['B']}, sides {sides}")
-    return run_sides(runner, sides, configs, p["isolate"])
+    Ts = sorted(set(p["Ts"]) | set(p.get("peer_Ts", ())))
+    jobs = []
+    for T in Ts:
+        cfg = {**_base(p), "B": p["B"], "T": T, "repeats": p["repeats"], "warmup": p["warmup"],
+               "online_repeats": p.get("online_repeats", 1)}  # fmt: skip
+        jobs += [(side, cfg) for side in vs_T_sides(p, T)]
+    log(
+        f"  time and memory vs T: T in {list(p['Ts'])} (snncc, torch), peers "
+        f"{list(p.get('peers', ()))} at T in {list(p.get('peer_Ts', ()))}, batch {p['B']}"
+    )
+    return run_jobs(runner, jobs, p["isolate"])
 
 
 def bench_vs_batch(p: dict, runner, log) -> list[dict]:
@@ -349,7 +463,7 @@ def bench_vs_batch(p: dict, runner, log) -> list[dict]:
         for B in p["batches"]
     ]
     log(f"  throughput vs batch: B in {list(p['batches'])}, T={p['batch_T']}")
-    return run_sides(runner, ["snncc", "torch"], configs, p["isolate"])
+    return run_jobs(runner, [(s, c) for c in configs for s in ("snncc", "torch")], p["isolate"])
 
 
 def fit_quadratic(ns: list[float], mem: list[float]) -> tuple[float, float, float] | None:
@@ -384,7 +498,7 @@ def bench_max_hidden(p: dict, runner, log) -> dict:
         for n in p["hidden_sizes"]
     ]
     log(f"  largest hidden layer: memory at N in {list(p['hidden_sizes'])}, T={T}, batch {B}")
-    rows = run_sides(runner, ["snncc", "torch"], configs, p["isolate"])
+    rows = run_jobs(runner, [(s, c) for c in configs for s in ("snncc", "torch")], p["isolate"])
     gpu = p["device"] == "cuda"
     key = "device_mem_mb" if gpu else "peak_rss_mb"
     out: dict[str, Any] = {"T": T, "B": B, "rows": rows, "memory": key, "sides": {}}
@@ -418,10 +532,9 @@ def bench_max_hidden(p: dict, runner, log) -> dict:
             n = max(64, int(n * 0.97) // 64 * 64)
             log(f"    trying one {side} training step at N={n}")
             cfg = {**_base(p), "n_hidden": n, "B": B, "T": T, "repeats": 1, "warmup": 0}
-            rec = run_sides(
+            rec = run_jobs(
                 lambda t, c: runner(t, c, timeout=p.get("verify_timeout", 240)),
-                [side],
-                [cfg],
+                [(side, cfg)],
                 True,
             )[0]
             info["verified"] = {

@@ -137,18 +137,34 @@ def test_smoke_suite_end_to_end(tmp_path):
     assert {"forward", "backward"} <= set(snncc_rows[0]["profile_unfused_s"])
     online = [r for r in tr["vs_T"] if r["side"] == "snncc-online"]
     assert online and all(r["status"] == "ok" or r["status"].startswith("n/a") for r in online)
+    # every peer at the peer_Ts, beside each network's snncc side, pinned to one CPU
+    from benchmarks.presets import PRESETS
+
+    smoke = PRESETS["smoke"]
+    at_peer_T = {r["side"]: r for r in tr["vs_T"] if r["config"]["T"] in smoke["peer_Ts"]}
+    assert set(at_peer_T) >= {*smoke["peers"], "snncc", "snncc-lif", "torch"}
+    for r in at_peer_T.values():
+        assert r["status"] == "ok", r
+        assert r["median_s"] > 0 and r["cpu_median_s"] > 0 and r["cpus"] == [r["cpus"][0]]
+    assert at_peer_T["jax"]["first_call_s"] > 0 and at_peer_T["jax"]["backend"] == "cpu"
+    assert at_peer_T["torch-sparse"]["input"] == "sparse COO"
+    assert at_peer_T["snntorch"]["config"]["model"] == "lif"
+    assert at_peer_T["snncc-lif"]["config"]["refractory"] == 0.0
     assert set(tr["max_hidden"]["sides"]) == {"snncc", "torch"}
     assert all(r["status"] == "ok" for r in res["inference"]["rows"])
     assert res["compile"]["backends"]["cpu"]["cold_s"] > 0
     md = (tmp_path / "results.md").read_text()
-    for heading in ("## Targets", "## Where the time goes", "## Inference", "## Compile time"):
+    for heading in ("## Headline", "## Targets", "## Where the time goes", "## Inference",
+                    "## Compile time", "## Training: snncc vs every peer, ALIF network",
+                    "## Training: snncc vs every peer, LIF network"):  # fmt: skip
         assert heading in md
+    assert md.count("**(strongest peer)**") == 2  # one per network at the one peer T
     assert len(list((tmp_path / "img").glob("*.png"))) >= 4
 
 
 def _fake_gpu_results() -> dict:
     """A results dict shaped like a --gpu run (no GPU needed to render it)."""
-    from benchmarks.__main__ import PRESETS
+    from benchmarks.presets import PRESETS
 
     st = dict(PRESETS["gpu"], threads=16)
 
@@ -166,10 +182,18 @@ def _fake_gpu_results() -> dict:
         }
 
     vs_t = [
-        rec(s, "T", T, f * T / 1000)
+        rec(s, "T", T, f * T / 1000, cpu_median_s=2 * f * T / 1000)
         for T in (100, 1370)
         for s, f in (("snncc", 0.05), ("torch", 1.0), ("snncc-online", 0.5))
     ]
+    # the strongest peer changes with T: JAX at T=100, PyTorch sparse at T=1370
+    vs_t += [
+        rec("jax", "T", 100, 0.02, cpu_median_s=0.03, first_call_s=2.5),
+        rec("torch-sparse", "T", 100, 0.06),
+        rec("torch-sparse", "T", 1370, 0.5),
+        {"side": "jax", "status": "n/a: JAX has no GPU backend here", "config": {"T": 1370}},
+    ]
+    vs_t += [rec("snncc-lif", "T", 1370, 0.05), rec("snntorch", "T", 1370, 2.0)]
     vs_b = [rec(s, "B", B, 0.01 * B) for B in (1, 512) for s in ("snncc", "torch")]
     rows = [rec(s, "n_hidden", n, 1.0) for n in (256, 512, 1024) for s in ("snncc", "torch")]
     sides = {
@@ -227,14 +251,60 @@ def _fake_gpu_results() -> dict:
 
 
 def test_gpu_report_and_plots_render(tmp_path):
-    from benchmarks.__main__ import plots, report
+    from benchmarks.plots import plots
+    from benchmarks.report import report
 
     res = _fake_gpu_results()
     md = report(res)
     assert "a batch of 512 at 1370 steps" in md and "energy per inference" in md
     assert "N=3392: ok" in md and "Failed: cuda: boom" in md
+    # T=1000 is not in the GPU preset: the headline is the longest T, against its strongest peer
+    assert "ALIF network, T=1370, batch 512, 16 threads each:** snncc eProp's speed-up" in md
+    assert "PyTorch BPTT, sparse input projection, is 7.30x in wall time" in md
+    assert "T=100: JAX BPTT (jit + lax.scan) (snncc's speed-up 4.00x)" in md
+    assert "| 1370 | JAX BPTT (jit + lax.scan) | n/a: JAX has no GPU backend here |" in md
+    assert "snnTorch BPTT (RLeaky, LIF) **(strongest peer)** | 2,000 |" in md
     files = plots(res, tmp_path)
     assert {f.name for f in files} >= {"training_vs_T_gpu.png", "max_hidden_gpu.png"}
+
+
+def test_vs_T_runs_peers_at_their_T_beside_their_snncc_side():
+    from benchmarks.presets import PRESETS
+    from benchmarks.training import SIDES, run_jobs, vs_T_sides
+
+    p = dict(PRESETS["cpu"], peers=("jax", "snntorch"))
+    assert vs_T_sides(p, 300) == ["snncc", "torch", "snncc-online"]
+    assert vs_T_sides(p, 1000) == ["snncc", "torch", "snncc-online", "jax", "snncc-lif",
+                                   "snntorch"]  # fmt: skip
+    calls = []
+
+    def runner(target: str, configs: list[dict]) -> list[dict]:
+        calls.append((target.split(":")[1], [c["T"] for c in configs]))
+        return [{"status": "ok"} for _ in configs]
+
+    jobs = [(side, {"T": T}) for T in (100, 1000) for side in ("snncc", "snntorch", "torch")]
+    recs = run_jobs(runner, jobs, isolate=False)  # one child per target, all its jobs in it
+    assert calls == [("snncc_train", [100, 1000]), ("torch_train", [100, 100, 1000, 1000])]
+    assert [(r["side"], r["config"]["T"]) for r in recs] == [(s, c["T"]) for s, c in jobs]
+    assert recs[1]["config"] == {"T": 100, "model": "lif", "refractory": 0.0, "peer": "snntorch"}
+    calls.clear()
+    run_jobs(runner, jobs, isolate=True)  # one child per job, in order
+    assert [c[0] for c in calls] == [SIDES[s].target.split(":")[1] for s, _ in jobs]
+
+
+def test_children_are_pinned_and_timed_in_cpu_time():
+    from benchmarks.common import Stopwatch
+
+    rec = run_child("tests.test_benchmarks:_allocate", [{"mb": 1}], threads=1, timeout=60)[0]
+    assert len(rec["cpus"]) == 1
+    clock = Stopwatch()
+    with clock.timed():
+        sum(range(200_000))  # busy: CPU time close to wall time
+    with clock.timed():
+        time.sleep(0.05)  # idle: wall time only
+    s = clock.summary()
+    assert s["n"] == 2 and s["cpu_times_s"][1] < 0.5 * s["times_s"][1]
+    assert s["cpu_times_s"][0] > 0
 
 
 def test_call_timer_waits_for_gpu_streams():
