@@ -53,6 +53,7 @@ def run(repeats: int, epochs: int) -> dict:
     if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("needs Linux and at least 2 CPUs (CPU 1 is kept busy)")
     configs = [(t, busy) for busy in (False, True) for t in (1, 2)]
+    label = {c: f"{c[0]} threads, {'busy' if c[1] else 'quiet'}" for c in configs}
     times: dict[str, list[float]] = {
         f"{t} threads, {'busy' if b else 'quiet'}": [] for t, b in configs
     }
