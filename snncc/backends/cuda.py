@@ -21,6 +21,7 @@ from snncc.backends.cache import build_dir, content_hash, publish
 from snncc.backends.diagnostics import explain
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError, SnnccError
+from snncc.files import atomic_write
 
 #: Capture each run's launch sequence into a CUDA graph (needs PyCUDA stream capture; off until
 #: measured on a GPU: the plain host loop is the tested path).
@@ -39,12 +40,19 @@ def nvcc_path() -> str | None:
 
 
 def nvcc_compile(source: str, name: str, arch: str, kind: str = "cubin") -> Path:
-    """Compile one CUDA source to ``kind`` (cubin or ptx) for ``arch``, cached by content."""
+    """Compile one CUDA source to ``kind`` (cubin or ptx) for ``arch``, cached by content.
+
+    The source is kept beside the build (same name, ``.cu``): what ran can always be read,
+    and the CUDA emulator of the test suite runs it.
+    """
     nvcc = nvcc_path()
     if nvcc is None:
         raise CompileError("the CUDA backend needs nvcc on PATH (or CUDA in /usr/local/cuda)")
     key = content_hash(source, arch, kind, " ".join(NVCC_FLAGS))
     out = build_dir("cuda") / f"snncc_{key}.{kind}"
+    kept = out.with_suffix(".cu")
+    if not kept.exists():  # before the build: a cached build always has its source
+        atomic_write(kept, source.encode(), durable=False)
     if out.exists():
         return out
     with tempfile.TemporaryDirectory(prefix="snncc_cuda_") as tmp:
