@@ -453,6 +453,28 @@ def test_emulated_asan_catches_out_of_bounds_reads(cuda_emulator, case, tmp_path
     assert " in read_past_" in proc.stderr
 
 
+def test_emulated_asan_finds_no_out_of_bounds_read_in_training(cuda_emulator, tmp_path):
+    """The eProp kernels read only what they own (cross-entropy reads no targets, mse does)."""
+    proc = _asan_run(
+        _ASAN_PRELUDE
+        + """
+    import snncc
+    from tests.test_cuda import _train_net
+    rng = np.random.default_rng(1)
+    x = (rng.random((3, 12, 70)) < 0.1).astype(np.uint8)
+    for loss, y in (("cross_entropy", rng.integers(0, 5, 3)), ("mse", rng.random((3, 12, 5)))):
+        rule = snncc.rules.EProp(readout="output", loss=loss, regularizer="sequence", c_reg=0.1)
+        model = snncc.compile(_train_net(sparse=True), batch_size=4, backend="cuda", rule=rule,
+                              optimizer=snncc.optim.Adam(1e-3))
+        model.train_batch(x, y)
+        model.evaluate((x, y))
+    print("clean")
+    """,
+        tmp_path,
+    )
+    assert proc.returncode == 0 and "clean" in proc.stdout, proc.stderr[-3000:]
+
+
 # ----------------------------------------------------------------------------- intrinsics
 def test_emulated_warp_intrinsics_match_numpy(cuda_emulator, kernels):
     n = 64
