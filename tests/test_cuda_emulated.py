@@ -90,6 +90,16 @@ extern "C" __global__ void shuffle_from_exited(float* x, int n) {
     v += __shfl_down_sync(0xffffffffu, v, 16);  // @down
     x[i] = v;
 }
+extern "C" __global__ void bad_shuffle_width(float* x) {
+    x[threadIdx.x] = __shfl_sync(0xffffffffu, x[threadIdx.x], 0, 12);  // @width
+}
+extern "C" __global__ void lane_outside_its_mask(float* x) {
+    x[threadIdx.x] = __shfl_sync(0x1u, x[threadIdx.x], 0);  // @ownmask
+}
+extern "C" __global__ void ballot_after_exit(unsigned* out, int n) {
+    if ((int)threadIdx.x >= n) return;  // exited lanes may be named in the mask
+    out[threadIdx.x] = __ballot_sync(0xffffffffu, threadIdx.x % 3 == 0);
+}
 extern "C" __global__ void trapping(float* x) {
     if (threadIdx.x == 3) __trap();
     x[threadIdx.x] = 1.0F;
@@ -128,6 +138,12 @@ extern "C" __global__ void half_written_dynamic(float* out) {
 // ---- out of bounds (caught under ASan)
 extern "C" __global__ void read_past_end(const float* x, float* out, int n) {
     out[threadIdx.x] = x[threadIdx.x + n - 1];  // threads >= 1 read past n
+}
+extern "C" __global__ void read_past_static(float* out) {
+    __shared__ float s[8];
+    s[threadIdx.x] = 1.0F;
+    __syncthreads();
+    out[threadIdx.x] = s[threadIdx.x + 1];  // the last thread reads past s
 }
 extern "C" __global__ void read_past_dynamic(float* out) {
     extern __shared__ float dyn[];
@@ -337,6 +353,26 @@ def test_emulated_shuffle_from_an_exited_lane_is_reported(cuda_emulator, kernels
     np.testing.assert_array_equal(out, want)
 
 
+def test_emulated_bad_warp_masks_and_widths_are_reported(cuda_emulator, kernels):
+    x = _upload(cuda_emulator, np.ones(32, F32))
+    msg = _fault(cuda_emulator, kernels, "bad_shuffle_width", "P", (32, 1, 1), x)
+    assert "width 12 is not a power of two" in msg and _names(msg, "width")
+    msg = _fault(cuda_emulator, kernels, "lane_outside_its_mask", "P", (32, 1, 1), x)
+    assert "mask 0x00000001 leaves out the calling lane 1" in msg and _names(msg, "ownmask")
+    out = _run(
+        cuda_emulator,
+        kernels,
+        "ballot_after_exit",
+        "Pi",
+        (1, 1),
+        (32, 1, 1),
+        np.zeros(32, np.uint32),
+        scalars=(np.int32(20),),
+    )[0]
+    want = sum(1 << k for k in range(0, 20, 3))
+    np.testing.assert_array_equal(out, np.where(np.arange(32) < 20, want, 0))
+
+
 def test_emulated_trap_is_reported(cuda_emulator, kernels):
     msg = _fault(cuda_emulator, kernels, "trapping", "P", (8, 1, 1), cuda_emulator.mem_alloc(32))
     assert "thread 3: __trap()" in msg
@@ -424,11 +460,16 @@ _ASAN_PRELUDE = """
 """
 
 
-OUT_OF_BOUNDS = {  # 8 floats each: x and out; thread 1.. read past x, thread 7 past dyn
+OUT_OF_BOUNDS = {  # 8 floats each: x and out; threads 1-7 read past x, thread 7 past s or dyn
     "device-buffer": (
         "f = m.get_function('read_past_end').prepare('PPi')\n"
         "    f.prepared_call((1, 1), (8, 1, 1), x, out, np.int32(8))",
         "heap-buffer-overflow",
+    ),
+    "static-shared": (
+        "f = m.get_function('read_past_static').prepare('P')\n"
+        "    f.prepared_call((1, 1), (8, 1, 1), out)",
+        "global-buffer-overflow",
     ),
     "dynamic-shared": (
         "f = m.get_function('read_past_dynamic').prepare('P')\n"
@@ -594,9 +635,12 @@ def test_emulated_driver_refuses_what_cuda_refuses(cuda_emulator, kernels):
     with pytest.raises(drv.LaunchError, match="argument 0 .* not device memory"):
         bounded.prepared_call((1, 1), (64, 1, 1), np.intp(host.ctypes.data))
 
+    stream = drv.Stream()
     drv.Device(1).retain_primary_context().push()  # another device's context is current
     with pytest.raises(drv.LogicError, match="loaded on device 0"):
         bounded.prepared_call((1, 1), (64, 1, 1), x)
+    with pytest.raises(drv.LogicError, match="stream belongs to another context"):
+        drv.memcpy_htod_async(x, np.zeros(4, F32), stream)
     y = drv.mem_alloc(256)  # on device 1
     drv.Context.pop()
     with pytest.raises(drv.LaunchError, match="device 1's memory"):
