@@ -603,6 +603,9 @@ inline bool reserve_fibers(unsigned n) {
     rt.stack_slots = n;
     for (unsigned t = 0; t < n; ++t) mprotect(rt.stacks + t * slot_bytes(), page_size(), PROT_NONE);
     rt.fibers.assign(n, Fiber{});
+#if defined(SNNCC_EMU_ASAN)
+    rt.stacks_dirty = true;  // the new mapping may hold shadow left by an older one
+#endif
     return true;
 }
 
