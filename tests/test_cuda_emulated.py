@@ -270,20 +270,22 @@ def test_emulated_orders_expose_a_race_between_threads(cuda_emulator, kernels):
 
 def test_emulated_orders_expose_a_race_between_blocks(cuda_emulator, kernels):
     x = np.arange(4 * 32, dtype=F32)
-    run = lambda: _run(cuda_emulator, kernels, "block_race", "P", (4, 1), (32, 1, 1), x)[0]  # noqa: E731
     with pytest.raises(AssertionError, match="order differs bitwise"):
-        same_in_every_order(run)
+        same_in_every_order(
+            lambda: _run(cuda_emulator, kernels, "block_race", "P", (4, 1), (32, 1, 1), x)[0]
+        )
 
 
 def test_emulated_orders_expose_an_order_dependent_float_atomic_sum(cuda_emulator, kernels):
     x = np.random.default_rng(0).standard_normal(256).astype(F32)
     x *= np.where(np.arange(256) % 3 == 0, F32(1e7), F32(1.0))  # rounding depends on the order
     zero = np.zeros(1, F32)
-    run = lambda: _run(  # noqa: E731
-        cuda_emulator, kernels, "float_atomic_sum", "PP", (2, 1), (128, 1, 1), x, zero
-    )[1]
     with pytest.raises(AssertionError, match="order differs bitwise"):
-        same_in_every_order(run)
+        same_in_every_order(
+            lambda: _run(
+                cuda_emulator, kernels, "float_atomic_sum", "PP", (2, 1), (128, 1, 1), x, zero
+            )[1]
+        )
 
 
 # ----------------------------------------------------------------------------- divergence
