@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+from tests.cudaemu.fixture import cuda_emulator  # noqa: F401 -- the CUDA emulator, for every test
+
 # Tiny test networks on a shared 2-core machine: busy-waiting OpenMP threads only get in the way.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -1,4 +1,8 @@
-"""CUDA: generated sources compile with nvcc here; on a GPU they must agree with the CPU."""
+"""CUDA: generated sources compile with nvcc here, and they must agree with the CPU.
+
+The comparisons run on the CPU emulation of CUDA always (id "emulated", tests/cudaemu) and on
+a real GPU when there is one (id "gpu": needs an NVIDIA GPU and PyCUDA, skipped without).
+"""
 
 import re
 
@@ -28,6 +32,14 @@ def _nets():
 needs_nvcc = pytest.mark.skipif(nvcc_path() is None, reason="nvcc not installed")
 
 
+@pytest.fixture(params=["emulated", pytest.param("gpu", marks=pytest.mark.gpu)])
+def cuda_target(request):
+    """Where backend='cuda' runs: the emulator (installed as pycuda) or the real GPU."""
+    if request.param == "emulated":
+        request.getfixturevalue("cuda_emulator")
+    return request.param
+
+
 @needs_nvcc
 def test_every_generated_cuda_source_compiles_to_ptx_without_doubles():
     for name, src in snncc.generate(_nets(), "cuda").items():
@@ -43,8 +55,7 @@ def _compare(net, x, keys, **tol):
         np.testing.assert_allclose(gpu[k], cpu[k], err_msg=k, **tol)
 
 
-@pytest.mark.gpu
-def test_cuda_matches_cpu():
+def test_cuda_matches_cpu(cuda_target):
     net = _nets()
     x = (np.random.default_rng(0).random((4, 200, 70)) < 0.05).astype(np.uint8)
     # --fmad=false and the same summation order make them agree (to float rounding of sums)
@@ -74,8 +85,7 @@ def test_training_kernels_compile_for_cuda(regularizer):
         assert not re.search(r"\.f64\b", ptx)
 
 
-@pytest.mark.gpu
-def test_cuda_gradients_and_training_match_cpu():
+def test_cuda_gradients_and_training_match_cpu(cuda_target):
     rng = np.random.default_rng(1)
     x = (rng.random((8, 120, 70)) < 0.05).astype(np.uint8)
     y = rng.integers(0, 5, 8)

@@ -2,8 +2,7 @@
 
 Each step launches one kernel per population from a host loop; nothing is allocated or copied
 per step. Buffers are reached through one device-side pointer table, so kernels take
-(table, t, T) and a launch costs the same whatever the network. Where PyCUDA offers stream
-capture, the launch sequence of a whole run is captured once into a CUDA graph and replayed.
+(table, t, T) and a launch costs the same whatever the network.
 """
 
 from __future__ import annotations
@@ -21,10 +20,8 @@ from snncc.backends.cache import build_dir, content_hash, publish, trusted_file
 from snncc.backends.diagnostics import explain
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError, SnnccError
+from snncc.files import atomic_write
 
-#: Capture each run's launch sequence into a CUDA graph (needs PyCUDA stream capture; off until
-#: measured on a GPU: the plain host loop is the tested path).
-USE_GRAPHS = os.environ.get("SNNCC_CUDA_GRAPHS") == "1"
 NVCC_FLAGS = ["-O3", "--fmad=false", "-std=c++17", "-diag-suppress", "177,550"]
 
 
@@ -39,12 +36,19 @@ def nvcc_path() -> str | None:
 
 
 def nvcc_compile(source: str, name: str, arch: str, kind: str = "cubin") -> Path:
-    """Compile one CUDA source to ``kind`` (cubin or ptx) for ``arch``, cached by content."""
+    """Compile one CUDA source to ``kind`` (cubin or ptx) for ``arch``, cached by content.
+
+    The source is kept beside the build (same name, ``.cu``): what ran can always be read,
+    and the CUDA emulator of the test suite runs it.
+    """
     nvcc = nvcc_path()
     if nvcc is None:
         raise CompileError("the CUDA backend needs nvcc on PATH (or CUDA in /usr/local/cuda)")
     key = content_hash(source, arch, kind, " ".join(NVCC_FLAGS))
     out = build_dir("cuda") / f"snncc_{key}.{kind}"
+    kept = out.with_suffix(".cu")
+    if not kept.exists():  # before the build: a cached build always has its source
+        atomic_write(kept, source.encode(), durable=False)
     if out.exists():
         return trusted_file(out)
     with tempfile.TemporaryDirectory(prefix="snncc_cuda_") as tmp:
@@ -88,7 +92,6 @@ class CudaProgram(Program):
             self.stream = drv.Stream()
             self._mem: dict[str, object] = {}
             self._table = drv.mem_alloc(8 * max(1, len(plan.buffers)))
-            self._graphs: dict[tuple[int, int], object] = {}
             self.kernels = self._prepare(plan)
             super().__init__(plan, sources)
         finally:
@@ -160,7 +163,6 @@ class CudaProgram(Program):
                     old.mem.free()
                 self._mem[name] = _Alloc(mem, max(array.nbytes, 4))
                 self._write_table()
-                self._graphs.clear()  # captured launches hold the old pointer table contents
             if array.nbytes:
                 self.drv.memcpy_htod(self._mem[name].mem, array)
             self._present[name] = array.shape
@@ -186,7 +188,6 @@ class CudaProgram(Program):
             self._mem.pop(name).mem.free()
             del self._present[name]
             self._write_table()
-            self._graphs.clear()
         finally:
             self.context.pop()
 
@@ -218,28 +219,7 @@ class CudaProgram(Program):
             raise SnnccError(f"the CUDA program has no function '{function}'")
         self.context.push()
         try:
-            key = (function, B, T)
-            graph = self._graphs.get(key)
-            if (
-                graph is None
-                and function in ("simulate", "forward")
-                and hasattr(self.stream, "begin_capture")
-            ):
-                try:  # capture the whole time loop once, replay it afterwards
-                    self.stream.begin_capture()
-                    self._launch(function, B, T)
-                    graph = self.stream.end_capture().instance()
-                    self._graphs[key] = graph
-                except Exception:  # capture unsupported by this PyCUDA: plain host loop
-                    graph = None
-                    try:
-                        self.stream.end_capture()
-                    except Exception:
-                        pass
-            if graph is not None:
-                graph.launch(self.stream)
-            else:
-                self._launch(function, B, T)
+            self._launch(function, B, T)
             # no synchronize: copies back (get) wait for the stream, so several devices
             # driven from one process run at the same time
         finally:

@@ -67,6 +67,7 @@ class ReadoutCode:
     filtered: str  # Ebar <- gain*E + decay*Ebar_next
     score: str  # _score of unit k after a counted step (the class decision), or ""
     score_init: float  # _score before the first step
+    reads_target: bool  # the error uses _target (mse): only then is targets a (B, T, K) buffer
 
 
 @dataclass
@@ -451,6 +452,7 @@ def _readout_code(rp: PopulationPlan, rts: TraceSystem, rule: EProp) -> ReadoutC
         filt,
         score,
         score_init,
+        rule.loss == "mse",
     )
 
 
