@@ -3,7 +3,7 @@
 A 2-core machine where another program keeps one core busy is the common case on a shared
 workstation or CI runner. With a static split of the batch across OpenMP threads, the thread
 that shares its core with the other program sets the pace and 2 threads ran 2x slower than 1.
-snncc now hands out batch parts dynamically (see codegen/training.py, GRAD_PARTS).
+snncc now hands out batch parts dynamically (see codegen/targets.py, Target.grad_parts).
 
 The workload is the default ``snncc train`` (recurrent ALIF on the embedded digits, batch 32),
 3 epochs, and the figure is the training time per epoch that the run itself logs (``epoch_s``

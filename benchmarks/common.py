@@ -109,7 +109,8 @@ def time_for_at_least(
 
 
 class CallTimer:
-    """Times every ``program.call(name, B, T)`` of a compiled snncc model, per function name.
+    """Times every ``program.call(name, B, T)`` of a compiled snncc model, per function name
+    (per pass, ``program.run(pass, B, T)``, on a backend whose kernels have no ``call``).
 
     Installs itself as an instance attribute over ``call`` (and over the model's
     ``convert_inputs``, the host-side packing of dense spikes into bit words), so the model's
@@ -123,7 +124,8 @@ class CallTimer:
         self.acc: dict[str, float] = {}
         self._model = model
         for prog in model.programs:
-            self._wrap(prog, "call", lambda args: str(args[0]), wait=_waiter(prog))
+            attr = "call" if hasattr(prog, "call") else "run"
+            self._wrap(prog, attr, lambda args: str(args[0]), wait=_waiter(prog))
         self._wrap(model, "convert_inputs", lambda args: "host: convert inputs")
 
     def _wrap(self, obj: Any, attr: str, key: Callable[[tuple], str], wait=None) -> None:

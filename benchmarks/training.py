@@ -175,12 +175,10 @@ def snncc_train(cfg: dict, probe: Probe) -> dict:
 def unfused_profile(model: Any, timer: CallTimer, x, y, repeats: int) -> dict[str, float]:
     """Where a fused gradient pass (CPU: forward_backward) spends its time: the same batches
     again through the separate forward and backward kernels, timed each ({} if not fused)."""
-    from snncc.backends.base import Program
-
-    prog = model.programs[0]
-    if prog.gradient_pass == Program.gradient_pass:
+    if not {"forward", "backward"} <= set(model.plan.manifest):
         return {}
-    prog.gradient_pass = Program.gradient_pass  # an instance attribute: this model only
+    # an instance attribute: this model only runs the unfused passes
+    model.gradient_passes = {**model.gradient_passes, "factorized": ("forward", "backward")}
     try:
         totals, splits = [], []
         for _ in range(repeats + 1):  # the first one warms the kernels' caches
@@ -190,7 +188,7 @@ def unfused_profile(model: Any, timer: CallTimer, x, y, repeats: int) -> dict[st
             splits.append(timer.take())
         return profile_medians(splits[1:], totals[1:])
     finally:
-        del prog.gradient_pass
+        del model.gradient_passes
 
 
 def _cuda_total_mb(device: int = 0) -> float | None:

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
             call = prog.call
 
             def failing(function, B, T_):
-                if function == prog.gradient_pass[-1] and m.step + 1 == args.step:
+                if function == "accumulate" and m.step + 1 == args.step:
                     raise RuntimeError("injected device failure")
                 return call(function, B, T_)
 

@@ -54,7 +54,7 @@ def test_online_and_factorized_gradients_agree(kind, sparse, reg, T=83):
 
 
 def test_online_and_factorized_agree_on_a_sequence_shorter_than_a_chunk():
-    from snncc.codegen.training import ONLINE_CHUNK
+    from snncc.codegen.online import ONLINE_CHUNK
 
     test_online_and_factorized_gradients_agree("alif", False, "moving", T=ONLINE_CHUNK // 2 + 1)
 

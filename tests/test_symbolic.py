@@ -349,7 +349,7 @@ def test_kernel_plan_str_is_readable():
         "population out (2 x LeakyIntegrator)",
         "dv/dt = -v / tau_m",
         "const v_decay = exp(-dt/tau_m)",
-        "projection hidden_to_hidden: hidden -> hidden dense (previous step)",
+        "projection hidden_to_hidden: hidden -> hidden dense (delay 1)",
         "buffers:",
         "hidden_v [B x 6] (state)",
     ]:

@@ -1,7 +1,8 @@
 """The backend interface: a plan's sources -> a Program that owns the buffers and runs code.
 
-A backend is a printer, a template folder and a loader. The runtime talks to a Program only
-through ``set``/``get``/``ensure``/``call``, so it never knows where the memory lives.
+A backend is a printer, a template folder, a loader and its Target (codegen/targets.py). The
+runtime talks to a Program only through ``set``/``get``/``ensure``/``run``, so it never knows
+where the memory lives; ``run(pass)`` launches the kernels the plan's manifest lists for it.
 """
 
 from __future__ import annotations
@@ -29,10 +30,6 @@ class Program:
     """Buffers of one plan on one device, plus the compiled code that works on them."""
 
     backend = "base"
-    # the generated functions one gradient pass calls, in order (factorised eProp)
-    gradient_pass: tuple[str, ...] = ("forward", "backward", "accumulate")
-    # the generated function that computes loss and decisions without gradients
-    evaluate_pass: tuple[str, ...] = ("forward",)
 
     def __init__(self, plan: KernelPlan, sources: dict[str, str]):
         self.plan = plan
@@ -55,8 +52,21 @@ class Program:
     def _drop(self, name: str) -> None:
         raise NotImplementedError
 
-    def call(self, function: str, B: int, T: int) -> None:
+    def launch(self, launch, B: int, T: int) -> None:
+        """Launch one kernel of the manifest (a codegen.targets.Launch) on B examples."""
         raise NotImplementedError
+
+    # --- shared ------------------------------------------------------------------
+    def run(self, pass_name: str, B: int, T: int) -> None:
+        """Launch the kernels of pass ``pass_name`` (simulate, gradient, evaluate, ...)."""
+        launches = self.plan.manifest.get(pass_name)
+        if launches is None:
+            raise KeyError(
+                f"the {self.backend} program has no pass '{pass_name}' "
+                f"(passes: {', '.join(self.plan.manifest)})"
+            )
+        for launch in launches:
+            self.launch(launch, B, T)
 
     # --- shared ------------------------------------------------------------------
     def has(self, name: str) -> bool:

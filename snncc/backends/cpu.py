@@ -79,12 +79,8 @@ def compile_sources(sources: dict[str, str]) -> Path:
 
 class CpuProgram(Program):
     backend = "cpu"
-    # forward and backward fused per batch element: its histories are still in cache
-    gradient_pass = ("forward_backward", "accumulate")
-    # no histories written: evaluating is a forward pass only
-    evaluate_pass = ("evaluate",)
 
-    def __init__(self, plan: KernelPlan, sources: dict[str, str]):
+    def __init__(self, plan: KernelPlan, sources: dict[str, str], device: int = 0):
         self._arrays: dict[str, np.ndarray] = {}
         self.lib = ctypes.CDLL(str(compile_sources(sources)))
         super().__init__(plan, sources)
@@ -106,7 +102,11 @@ class CpuProgram(Program):
             ptrs[i] = arr.ctypes.data if arr is not None else None
         return ptrs
 
+    def launch(self, launch, B: int, T: int) -> None:
+        self.call(launch.name, B, T)
+
     def call(self, function: str, B: int, T: int) -> None:
+        """Run the generated function ``snncc_<function>`` on B examples of T steps."""
         fn = getattr(self.lib, f"snncc_{function}")
         fn.restype = ctypes.c_int
         rc = fn(self.pointers(), ctypes.c_int(B), ctypes.c_int(T))

@@ -97,59 +97,17 @@ class CudaProgram(Program):
         finally:
             self.context.pop()
 
-    def _kernel(self, name: str, grid: tuple, block: int) -> tuple:
-        """(prepared function, grid with None for the batch, block)."""
-        f = self.module.get_function(name)
-        f.prepare("Pii")
-        return f, grid, (block, 1, 1)
-
-    def _prepare(self, plan: KernelPlan) -> dict[str, list[tuple]]:
-        """Launch lists: per step for simulate/forward, once for the other functions."""
-
-        def step(prefix: str) -> list[tuple]:
-            out = []
-            for pop in plan.populations:
-                if pop.is_input:
-                    out.append(self._kernel(f"{prefix}inject_{pop.name}", (1, None), 256))
-                else:
-                    out.append(
-                        self._kernel(
-                            f"{prefix}update_{pop.name}", (_blocks(pop.size, 128), None), 128
-                        )
-                    )
-            return out
-
-        launches = {"simulate": step("")}
-        tr = plan.training
-        if tr is None:
-            return launches
-        r = tr.readout
-        launches["forward"] = step("train_") + [self._kernel(f"error_{r.name}", (1, None), 32)]
-        launches["backward"] = [self._kernel(f"backward_{r.name}", (_blocks(r.size, 64), None), 64)]
-        launches["backward"] += [
-            self._kernel(f"backward_{h.name}", (_blocks(h.size, 128), None), 128)
-            for h in tr.hidden.values()
-        ]
-        acc = []
-        for q in tr.projections:
-            size = next(s for k, n, s in tr.params if n == q.name)
-            grid = (
-                (_blocks(size, 128), 1)
-                if q.sparse
-                else (_blocks(q.n_post, 128), _blocks(q.n_pre, 16))
-            )
-            acc.append(self._kernel(f"accumulate_{q.name}", grid, 128))
-        acc += [
-            self._kernel(f"reduce_{r.name}_{p}", (_blocks(r.size, 64), 1), 64)
-            for p, _ in r.param_grads
-        ]
-        launches["accumulate"] = acc
-        if tr.optimizer is not None:
-            launches["optimize"] = [
-                self._kernel(f"optimize_{name}", (_blocks(size, 256), 1), 256)
-                for _, name, size in tr.params
-            ]
-        return launches
+    def _prepare(self, plan: KernelPlan) -> dict[str, object]:
+        """The prepared function of every kernel the manifest names (arguments: the pointer
+        table and two ints, (B, T) or, for kernels launched per step, (t, T))."""
+        out = {}
+        for launches in plan.manifest.values():
+            for launch in launches:
+                if launch.name not in out:
+                    f = self.module.get_function(launch.name)
+                    f.prepare("Pii")
+                    out[launch.name] = f
+        return out
 
     # --- memory ---------------------------------------------------------------
     def _store(self, name: str, array: np.ndarray) -> None:
@@ -199,35 +157,46 @@ class CudaProgram(Program):
         self.drv.memcpy_htod(self._table, table)
 
     # --- running ----------------------------------------------------------------
-    def _launch(self, function: str, B: int, T: int) -> None:
-        table = np.intp(int(self._table))
-        kernels = self.kernels[function]
-        if function in ("simulate", "forward"):  # the time loop: one launch per population
-            for t in range(T):
-                for f, (gx, _), block in kernels:
-                    f.prepared_async_call(
-                        (gx, B), block, self.stream, table, np.int32(t), np.int32(T)
-                    )
-            return
-        for f, (gx, gy), block in kernels:  # gy None: batch on grid y; else a fixed grid
-            f.prepared_async_call(
-                (gx, B if gy is None else gy), block, self.stream, table, np.int32(B), np.int32(T)
-            )
+    def _grid(self, launch, B: int) -> tuple[int, int]:
+        grid = tuple(B if g == "B" else int(g) for g in launch.grid) + (1,)
+        return grid[0], grid[1]
 
-    def call(self, function: str, B: int, T: int) -> None:
-        if function not in self.kernels:
-            raise SnnccError(f"the CUDA program has no function '{function}'")
+    def run(self, pass_name: str, B: int, T: int) -> None:
+        """The manifest's kernels of ``pass_name``; a run of per-step kernels is launched step
+        by step (each step's kernels in order), the others once. Asynchronous: copies back
+        (get) wait for the stream, so several devices driven from one process work at once."""
+        launches = self.plan.manifest.get(pass_name)
+        if launches is None:
+            raise SnnccError(f"the CUDA program has no pass '{pass_name}'")
+        table = np.intp(int(self._table))
         self.context.push()
         try:
-            self._launch(function, B, T)
-            # no synchronize: copies back (get) wait for the stream, so several devices
-            # driven from one process run at the same time
+            k = 0
+            while k < len(launches):
+                if not launches[k].per_step:
+                    self._call(launches[k], B, table, B, T)
+                    k += 1
+                    continue
+                end = k
+                while end < len(launches) and launches[end].per_step:
+                    end += 1
+                for t in range(T):  # the time loop: each step's kernels in order
+                    for launch in launches[k:end]:
+                        self._call(launch, B, table, t, T)
+                k = end
         finally:
             self.context.pop()
 
-
-def _blocks(n: int, per_block: int) -> int:
-    return max(1, (n + per_block - 1) // per_block)
+    def _call(self, launch, B: int, table, a: int, T: int) -> None:
+        self.kernels[launch.name].prepared_async_call(
+            self._grid(launch, B),
+            (launch.block, 1, 1),
+            self.stream,
+            table,
+            np.int32(a),
+            np.int32(T),
+            shared_size=launch.shared,
+        )
 
 
 class _Alloc:

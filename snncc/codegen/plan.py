@@ -22,17 +22,41 @@ Dim = int | str  # "B" (batch) or "T" (steps) or a number
 
 @dataclass
 class Buffer:
-    """A device array. ``shape`` may contain "B" and "T"; ``init`` fills it at allocation."""
+    """A device array. ``shape`` may contain "B" and "T"; ``init`` fills it at allocation.
+
+    The buffer owns its layout: :meth:`index` writes the C index of an element from the shape
+    (the batch dimension's stride is the compiled capacity ``Bcap``), and a scalar table names
+    its entries (``slots``), read with :meth:`slot`. No template types an index by hand.
+    """
 
     name: str
     ctype: str
     shape: tuple[Dim, ...]
     role: str
     init: float | np.ndarray = 0.0
+    slots: tuple[str, ...] = ()
+
+    def index(self, *idx: object) -> str:
+        """The C expression of element ``idx`` (one expression per dimension), row-major."""
+        if len(idx) != len(self.shape):
+            raise ValueError(f"{self.name} has {len(self.shape)} dimensions, indexed by {idx}")
+        out = f"(size_t)({idx[0]})"
+        for dim, i in zip(self.shape[1:], idx[1:], strict=True):
+            out = f"({out} * {'Bcap' if dim == 'B' else dim} + ({i}))"
+        return out
+
+    def at(self, *idx: object) -> str:
+        """``name[index]``."""
+        return f"{self.name}[{self.index(*idx)}]"
+
+    def slot(self, name: str) -> str:
+        """``name[k]`` for the entry ``name`` of a scalar table."""
+        return f"{self.name}[{self.slots.index(name)}]"
 
     def __str__(self) -> str:
         dims = " x ".join(str(d) for d in self.shape)
-        return f"{self.ctype:>13} {self.name} [{dims}] ({self.role})"
+        named = f" {{{', '.join(self.slots)}}}" if self.slots else ""
+        return f"{self.ctype:>13} {self.name} [{dims}] ({self.role}){named}"
 
 
 @dataclass
@@ -47,6 +71,8 @@ class PopulationPlan:
     incoming: list[str] = field(default_factory=list)  # projection names, declaration order
     values: dict[str, float | np.ndarray] = field(default_factory=dict)
     init: dict[str, float] = field(default_factory=dict)
+    ring: int = 0  # steps of spikes kept (bit words) for delayed projections from here
+    trainable: list[str] = field(default_factory=list)  # the model's trainable parameters
 
     @property
     def spiking(self) -> bool:
@@ -72,8 +98,19 @@ class ProjectionPlan:
     n_pre: int
     n_post: int
     sparse: bool
-    delayed: bool
+    delay: int  # a spike of step t arrives at step t + delay
     pre_is_input: bool
+    pre_first: bool  # the presynaptic population updates earlier in a step
+    trainable: bool = True
+    masked: bool = False  # dense, with absent synapses (no self-connection) that stay 0
+
+    @property
+    def from_ring(self) -> bool:
+        """Its spikes are read from the presynaptic population's ring of past steps (an input's
+        spikes are all known: read at step t - delay directly)."""
+        if self.pre_is_input:
+            return False
+        return self.delay >= 2 or (self.delay == 1 and self.pre_first)
 
 
 @dataclass
@@ -87,6 +124,8 @@ class KernelPlan:
     projections: list[ProjectionPlan]
     buffers: list[Buffer] = field(default_factory=list)
     training: object = None  # TrainingPlan when compiled with a learning rule
+    target: str = "cpu"
+    manifest: dict = field(default_factory=dict)  # pass -> kernels to launch (codegen.targets)
 
     def pop(self, name: str) -> PopulationPlan:
         return next(p for p in self.populations if p.name == name)
@@ -101,6 +140,14 @@ class KernelPlan:
         return next(i for i, b in enumerate(self.buffers) if b.name == name)
 
     def add(self, *buffers: Buffer) -> None:
+        taken = {b.name for b in self.buffers}
+        for buf in buffers:
+            if buf.name in taken:
+                raise ModelError(
+                    f"two parts of the network need the buffer '{buf.name}' (e.g. population "
+                    f"'a' with state 'b_v' and population 'a_b' with state 'v'); rename one"
+                )
+            taken.add(buf.name)
         self.buffers.extend(buffers)
 
     def __str__(self) -> str:
@@ -112,14 +159,14 @@ class KernelPlan:
                 lines += ["    " + ln for ln in str(p.update).splitlines()]
         for q in self.projections:
             kind = "sparse" if q.sparse else "dense"
-            lag = " (previous step)" if q.delayed else ""
+            lag = f" (delay {q.delay})" if q.delay else ""
             lines.append(f"  projection {q.name}: {q.pre} -> {q.post} {kind}{lag}")
         lines.append("  buffers:")
         lines += [f"    {b}" for b in self.buffers]
         return "\n".join(lines)
 
 
-def build_plan(net: Network, batch_size: int) -> KernelPlan:
+def build_plan(net: Network, batch_size: int, target: str = "cpu") -> KernelPlan:
     """Discretise every population and lay out the buffers for simulation."""
     pops = [_population_plan(net, p) for p in net.populations.values()]
     projs = [
@@ -130,12 +177,19 @@ def build_plan(net: Network, batch_size: int) -> KernelPlan:
             q.pre.size,
             q.post.size,
             q.sparse,
-            q.delayed,
+            q.delay,
             q.pre.is_input,
+            q.pre.index < q.post.index,
+            q.trainable,
+            q.mask is not None and not q.sparse,
         )
         for q in net.projections.values()
     ]
-    plan = KernelPlan("snncc_net", float(net.dt), batch_size, pops, projs)
+    plan = KernelPlan("snncc_net", float(net.dt), batch_size, pops, projs, target=target)
+    for q in projs:
+        if q.from_ring:
+            pre = plan.pop(q.pre)
+            pre.ring = max(pre.ring, q.delay + 1)
     for p in pops:
         _population_buffers(plan, p)
     for q in net.projections.values():
@@ -154,6 +208,7 @@ def _population_plan(net: Network, pop: Population) -> PopulationPlan:
     where = f"population '{pop.name}' ({pop.model.name})"
     pp.values = values = parameter_values(upd, pop.model.params, float(net.dt), where)
     # trainable parameters are per neuron even when they start out equal
+    pp.trainable = list(pop.model.trainable)
     pp.per_neuron = [
         k for k, v in values.items() if isinstance(v, np.ndarray) or k in pop.model.trainable
     ]
@@ -221,6 +276,8 @@ def _population_buffers(plan: KernelPlan, p: PopulationPlan) -> None:
             Buffer(f"{p.name}_spk", "int", ("B", n), "state"),
             Buffer(f"{p.name}_nspk", "int", ("B",), "state"),
         )
+    if p.ring:  # spike words of the last `ring` steps; step t at slot t % ring
+        plan.add(Buffer(f"{p.name}_ring", "unsigned", ("B", p.ring, p.spike_words), "state"))
     if p.incoming:
         plan.add(Buffer(f"{p.name}_isyn", "float", ("B", n), "scratch"))
     if p.scalars:
@@ -264,3 +321,6 @@ def _projection_buffers(plan: KernelPlan, q: Projection) -> None:
         )
     else:
         plan.add(Buffer(f"{q.name}_w", "float", (q.pre.size, q.post.size), "weight"))
+        if q.mask is not None:  # absent synapses (no self-connection) stay 0 when trained
+            mask = q.mask.astype(np.float32).reshape(-1)
+            plan.add(Buffer(f"{q.name}_mask", "float", (mask.size,), "connectivity", mask))

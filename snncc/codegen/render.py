@@ -136,15 +136,23 @@ def _threshold_source(upd) -> str:
     return str(upd.spike.args[0].cond) if isinstance(upd.spike, sp.Piecewise) else str(upd.spike)
 
 
-def render(plan: KernelPlan, backend: str, extra: dict | None = None) -> dict[str, str]:
-    """Render every source file of ``backend`` for ``plan``: {file name: source}."""
-    env = environment(backend)
+def render(plan: KernelPlan, target, extra: dict | None = None) -> dict[str, str]:
+    """Render every source file of ``target`` (a codegen.targets.Target) for ``plan``."""
+    env = environment(target.name)
     code = {p.name: population_code(p) for p in plan.populations if not p.is_input}
     for name, lines in (extra or {}).get("pre_update", {}).items():
         code[name].load += lines  # e.g. copies of the state before the update (online eProp)
-    ctx = {"plan": plan, "code": code, "spike_slot": spike_slot, **(extra or {})}
-    names = {"cpu": ["network.cpp"], "cuda": ["network.cu"]}[backend]
-    return {n: env.get_template(n + ".j2").render(**ctx) for n in names}
+    ctx = {
+        "plan": plan,
+        "code": code,
+        "spike_slot": spike_slot,
+        # every index from the buffer that owns the layout: idx("err", "b", "t", "k")
+        "idx": lambda name, *i: plan.buffer(name).index(*i),
+        "training": None,
+        "tr": None,
+        **(extra or {}),
+    }
+    return {n: env.get_template(n + ".j2").render(**ctx) for n in target.sources}
 
 
 __all__ = ["render", "population_code", "environment"]

@@ -1,8 +1,10 @@
 """Network spec: populations and projections, declared in update order.
 
-Populations update in the order they are added. A projection from an earlier population delivers
-spikes of the same step; from itself or a later population, spikes of the previous step
-(eprop.md: I^t = W_in x^t + W_rec z^{t-1}).
+Populations update in the order they are added. A projection's ``delay`` d says that a spike of
+step t arrives at step t + d. Without one, a projection from an earlier population has delay 0
+(the spike arrives in the same step) and one from itself or a later population delay 1 (eprop.md:
+I^t = W_in x^t + W_rec z^{t-1}); a delay of 0 is only possible from an earlier population,
+whose spikes of step t are known when the later one updates.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from snncc.model import init as _init
 from snncc.model.names import check_name
 from snncc.model.neuron import NeuronModel
 from snncc.model.neurons import SpikeInput
+
+#: The longest synaptic delay, in steps (spike rings of this length are kept per population).
+MAX_DELAY = 1000
 
 
 @dataclass
@@ -50,11 +55,12 @@ class Projection:
     mask: np.ndarray | None  # bool (n_pre, n_post), None = all-to-all
     sparse: bool
     trainable: bool = True
+    delay: int = 0  # steps between a presynaptic spike and its arrival
 
     @property
     def delayed(self) -> bool:
-        """True if spikes arrive one step later (recurrent or backward projection)."""
-        return self.pre.index >= self.post.index
+        """True if spikes arrive in a later step than they are fired."""
+        return self.delay > 0
 
     @property
     def nnz(self) -> int:
@@ -62,7 +68,7 @@ class Projection:
 
     def __str__(self) -> str:
         kind = f"sparse ({self.nnz} synapses)" if self.sparse else "dense"
-        lag = ", delayed 1 step" if self.delayed else ""
+        lag = f", delay {self.delay} step{'s' if self.delay > 1 else ''}" if self.delay else ""
         return f"Projection {self.name}: {self.pre.name} -> {self.post.name}, {kind}{lag}"
 
 
@@ -113,11 +119,14 @@ class Network:
         indices: tuple[np.ndarray, np.ndarray] | None = None,
         allow_self: bool = True,
         trainable: bool = True,
+        delay: int | None = None,
     ) -> Projection:
         """Connect ``pre`` to ``post``: all-to-all, with probability ``p`` or by ``indices``.
 
         ``p`` and ``indices`` give a sparse (event-driven CSR) projection. ``allow_self=False``
         removes i->i synapses of a recurrent projection, and they stay absent during learning.
+        ``delay``: steps from a presynaptic spike to its arrival (default: 0 from an earlier
+        population, 1 from itself or a later one; see the module docstring).
         """
         pre, post = self._pop(pre), self._pop(post)
         name = self._unique(name or f"{pre.name}_to_{post.name}", "projection")
@@ -159,9 +168,32 @@ class Network:
         if mask is not None:
             w = np.where(mask, w, np.float32(0))
         sparse = p is not None or indices is not None
-        proj = Projection(name, pre, post, w, mask, sparse, trainable)
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise ModelError(f"{where}: trainable must be True or False, got {trainable!r}")
+        proj = Projection(name, pre, post, w, mask, sparse, bool(trainable))
+        proj.delay = self._delay(delay, pre, post, where)
         self.projections[name] = proj
         return proj
+
+    @staticmethod
+    def _delay(delay: object, pre: Population, post: Population, where: str) -> int:
+        earlier = pre.index < post.index
+        if delay is None:
+            return 0 if earlier else 1
+        if not isinstance(delay, (int, np.integer)) or isinstance(delay, bool) or delay < 0:
+            raise ModelError(
+                f"{where}: delay must be an integer number of steps >= 0, got {delay!r}"
+            )
+        if delay > MAX_DELAY:
+            raise ModelError(f"{where}: delay {delay} is more than {MAX_DELAY} steps; use fewer")
+        if delay == 0 and not earlier:
+            what = "itself" if pre is post else f"'{post.name}', declared before it"
+            raise ModelError(
+                f"{where}: delay 0 from '{pre.name}' to {what} is impossible: its spikes of a "
+                "step are not known when that step's input is summed. Give delay >= 1, or "
+                "declare the presynaptic population first"
+            )
+        return int(delay)
 
     def _pop(self, pop: Population | str) -> Population:
         name = pop.name if isinstance(pop, Population) else pop

@@ -146,6 +146,7 @@ def network_to_data(net: Network) -> tuple[dict, Arrays]:
                 "sparse": q.sparse,
                 "masked": q.mask is not None,
                 "trainable": q.trainable,
+                "delay": q.delay,
             }
         )
     spec = {"dt": net.dt, "seed": net.seed, "populations": pops, "projections": projs}
@@ -170,7 +171,12 @@ def network_from_data(spec: Mapping, arrays: Arrays) -> Network:
         at = f"{where}, projection {name!r}"
         weight = _array(arrays, f"projections/{name}/weight", at)
         mask = _array(arrays, f"projections/{name}/mask", at) if q.get("masked") else None
-        kwargs: dict = {"name": name, "weight": weight, "trainable": q.get("trainable", True)}
+        kwargs: dict = {
+            "name": name,
+            "weight": weight,
+            "trainable": q.get("trainable", True),
+            "delay": q.get("delay"),
+        }
         if q.get("sparse"):
             if mask is None or mask.dtype != bool or mask.shape != weight.shape:
                 raise ModelError(f"{at}: a sparse projection needs a boolean mask of its shape")

@@ -35,10 +35,10 @@ DTYPES = {"<f4", "<f8", "<i4", "<i8", "<u4", "|b1"}
 
 # ----------------------------------------------------------------------------- options
 def _registry() -> dict[str, type]:
-    from snncc.runtime import optim
     from snncc.symbolic.eprop import EProp
+    from snncc.symbolic.optim import OPTIMIZERS
 
-    return {"EProp": EProp, "Adam": optim.Adam, "SGD": optim.SGD}
+    return {"EProp": EProp, **OPTIMIZERS}
 
 
 def options_to_data(obj: object) -> dict | None:

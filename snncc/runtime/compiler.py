@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,29 +14,24 @@ from snncc.backends.cache import content_hash
 from snncc.codegen.names import template_dir
 from snncc.codegen.plan import build_plan
 from snncc.codegen.render import render
-from snncc.codegen.training import add_training, template_context
+from snncc.codegen.targets import get_target, manifest
+from snncc.codegen.training_code import training_context
+from snncc.codegen.training_plan import add_training
 from snncc.errors import ModelError, SnnccError
 from snncc.model.network import Network
 from snncc.runtime import plan_cache
 from snncc.runtime.model import CompiledModel
 
-BACKENDS = ("cpu", "cuda")
-
 
 def load_program(backend: str, plan, sources, device: int = 0):
-    if backend == "cpu":
-        from snncc.backends.cpu import CpuProgram
-
-        return CpuProgram(plan, sources)
-    from snncc.backends.cuda import CudaProgram
-
-    return CudaProgram(plan, sources, device=device)
+    """The Program class the target names, loading ``sources`` onto ``device``."""
+    module, _, cls = get_target(backend).program.partition(":")
+    return getattr(importlib.import_module(module), cls)(plan, sources, device=device)
 
 
 def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, optimizer=None):
     """Network (+ rule) -> (plan, training plan or None, sources)."""
-    if backend not in BACKENDS:
-        raise ModelError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+    target = get_target(backend)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ModelError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(net, Network):
@@ -48,12 +44,20 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
     cached = plan_cache.load(key)
     if cached is not None:
         return cached
-    plan = build_plan(net, batch_size)
-    extra, tp = {"training": None}, None
+    plan = build_plan(net, batch_size, target.name)
+    if not target.ring_delays:
+        for q in plan.projections:
+            if q.from_ring:
+                raise ModelError(
+                    f"projection '{q.name}': the {target.name} backend has no delay of "
+                    f"{q.delay} steps from '{q.pre}' yet; use the cpu backend"
+                )
+    extra, tp = {}, None
     if rule is not None:
-        tp = add_training(plan, net, rule, optimizer, backend)
-        extra = template_context(plan, tp)
-    sources = render(plan, backend, extra)
+        tp = add_training(plan, rule, optimizer, target)
+        extra = training_context(plan, tp, target)
+    plan.manifest = manifest(plan, target)
+    sources = render(plan, target, extra)
     plan_cache.store(key, plan, tp, sources)
     return plan, tp, sources
 

@@ -223,7 +223,7 @@ class CompiledModel(TrainingMixin):
             uploads[f"{pp.name}_p_{k}"] = np.broadcast_to(np.float32(values[k]), (pp.size,))
         tr = self.training
         if tr is not None and pp.name == tr.readout.name:
-            from snncc.codegen.training import filter_values
+            from snncc.codegen.training_plan import filter_values
 
             uploads["filter_decay"], uploads["filter_gain"] = filter_values(tr, values)
         pp.values = values
@@ -306,7 +306,7 @@ class CompiledModel(TrainingMixin):
             prog.reset_state()
             for buf, _ in wanted.values():
                 prog.ensure(buf, shape_for(self.plan.buffer(buf), self.batch_size, T))
-            prog.call("simulate", b, T)
+            prog.run("simulate", b, T)
             for key, (buf, n) in wanted.items():
                 data = prog.get(buf)[:b]
                 parts[key].append(unpack_spikes(data, n) if n is not None else data)

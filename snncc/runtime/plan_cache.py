@@ -24,8 +24,8 @@ from snncc.files import atomic_write
 
 
 def _dataclasses() -> dict[str, type]:
-    from snncc.codegen import plan, training
-    from snncc.symbolic import eprop, integrate
+    from snncc.codegen import plan, targets, training_plan
+    from snncc.symbolic import eprop, integrate, loss, optim
 
     classes = [
         plan.KernelPlan,
@@ -34,11 +34,14 @@ def _dataclasses() -> dict[str, type]:
         plan.Buffer,
         integrate.DiscreteUpdate,
         integrate.Statement,
-        training.TrainingPlan,
-        training.HiddenCode,
-        training.ReadoutCode,
-        training.ProjectionGrad,
-        training.OptimizerCode,
+        targets.Launch,
+        training_plan.TrainingPlan,
+        training_plan.ReadoutPlan,
+        training_plan.HiddenPlan,
+        training_plan.OnlinePlan,
+        loss.LossEquations,
+        optim.Adam,
+        optim.SGD,
         eprop.EProp,
         eprop.RuleEquations,
         eprop.TraceSystem,

@@ -17,13 +17,12 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from functools import partial
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from snncc.backends.base import shape_for, static_shape
+from snncc.backends.base import shape_for
 from snncc.errors import ModelError, ShapeError, TrainingError
 
 #: Bytes the factorised strategy may use for histories before "auto" switches to online.
@@ -78,211 +77,24 @@ class TrainingMixin:
             raise ShapeError("targets contain NaN or inf")
         return y.astype(np.float32)
 
-    # --------------------------------------------------------------- one pass
-    def _shares(self, B: int) -> list[tuple[int, int]]:
-        """Contiguous (start, stop) of the batch per device; uneven splits are fine."""
-        n = len(self.programs)
-        bounds = [B * k // n for k in range(n + 1)]
-        return [(bounds[k], bounds[k + 1]) for k in range(n)]
+    # --------------------------------------------------------------- passes
+    #: the passes (of the plan's manifest) that compute one batch's gradients, by strategy
+    gradient_passes = {"factorized": ("gradient",), "online": ("online",)}
 
-    def _run_pass(
-        self, prog, chunk: dict, b: int, y: np.ndarray, T: int, functions: Sequence[str]
-    ) -> None:
-        """Upload one chunk of b <= capacity examples and launch ``functions`` on ``prog``."""
-        self._upload_inputs(prog, chunk)
-        prog.reset_state()
-        cap = self.batch_size
-        labels = np.zeros(cap, np.int32)
-        if self.training.rule.loss == "cross_entropy":
-            labels[:b] = y
-            prog.ensure("targets", (1,))
-        else:
-            targets = np.zeros((cap, T, self.readout.size), np.float32)
-            targets[:b] = y
-            prog.set("targets", targets)
-        prog.set("labels", labels)
-        prog.set("loss", np.zeros(cap, np.float32))
-        prog.set("score", np.full((cap, self.readout.size), self.training.readout.score_init))
-        online = "forward_online" in functions
-        for buf in self.plan.buffers:
-            if buf.name == "err":  # online: only the current chunk's steps
-                steps = self.training.online_chunk if online else T
-                prog.ensure(buf.name, shape_for(buf, cap, steps), zero=False)
-            elif buf.role == "record":  # training records nothing (a stale one has another T)
-                prog.drop(buf.name)
-            elif buf.role == "history" and not online:
-                prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
-            elif buf.role == "online" and online:  # traces and sums start at 0 every pass
-                prog.ensure(buf.name, shape_for(buf, cap, T), zero=True)
-        for fn in functions:
-            prog.call(fn, b, T)  # asynchronous on a GPU: devices work at the same time
+    @property
+    def _engine(self):
+        engine = self.__dict__.get("_pass_engine")
+        if engine is None:
+            from snncc.runtime.passes import PassEngine
 
-    def _collect_pass(self, prog, b: int) -> tuple[float, np.ndarray]:
-        """(loss, class decisions) of the pass last launched on ``prog`` (waits for it).
-
-        The kernel sums the decision scores as it computes the error, so no (B, T, K) output
-        comes back to the host (its float64 softmax here cost ~10 % of a CPU training step).
-        """
-        loss = float(prog.get("loss")[:b].sum(dtype=np.float64))
-        return loss, prog.get("score")[:b].argmax(-1)
-
-    def _grad_names(self) -> list[str]:
-        return [f"grad_{name}" for _, name, _ in self.training.params]
-
-    def _passes(
-        self,
-        x: object,
-        y: object,
-        functions: Sequence[str],
-        with_grads: bool,
-        upload: bool = False,
-        what: str = "",
-    ):
-        """Run this rank's share of the batch on its devices (then by capacity) and reduce.
-
-        The global batch is split by rank (``comm.shard``), a rank's share over its devices
-        (``_shares``), a device's share in chunks of at most its capacity. Losses, correct
-        counts and gradients are summed over chunks and devices in order on the host, then over
-        ranks (``comm.reduce``: one Iallreduce per parameter, overlapping the next one's copy).
-        With ``upload`` the summed gradients are written to every device for the optimiser;
-        that is skipped when one pass on the only device of the only rank left them there.
-        A failure on any rank raises RankFailure on every rank (single process: the error).
-
-        Returns (gradients by buffer name, or None when left on the device; loss; correct
-        decisions; B; T), all over the global batch.
-        """
-        self._require_training()
-        comm = self.comm
-        B, T, loss, correct, held, error = 0, 0, 0.0, 0, [], None
-        try:
-            B, T, loss, correct, held = self._local_passes(x, y, functions, with_grads, comm)
-        except Exception as err:  # reported to every rank by comm.reduce
-            if not comm.parallel:
-                raise
-            error = err
-        specs, on_ready = [], None
-        passes = sum(len(earlier) + last for _, earlier, last in held)
-        what = what or "running a batch"
-        nccl = self._nccl() if with_grads and upload else None
-        if nccl is not None:  # the same choice on every rank: one CUDA device each, opt-in
-            values, _ = comm.reduce([loss, correct], (), error, what=what)
-            prog = self.programs[0]
-            if passes != 1:  # several chunks (summed here) or none (zeros) on this rank
-                for g in self._grad_names():
-                    shape = static_shape(self.plan.buffer(g), self.batch_size)
-                    prog.set(g, self._local_gradient(g, held, shape))
-            nccl.allreduce(prog, self._grad_names())
-            return None, float(values[0]), int(values[1]), B, T
-        in_place = upload and not comm.parallel and len(self.programs) == 1 and passes == 1
-        if with_grads and not in_place:
-            for g in self._grad_names():
-                shape = static_shape(self.plan.buffer(g), self.batch_size)
-                specs.append((g, partial(self._local_gradient, g, held, shape), shape))
-            if upload:
-
-                def on_ready(name: str, value: np.ndarray) -> None:
-                    for prog in self.programs:
-                        prog.set(name, value)
-
-        values, total = comm.reduce([loss, correct], specs, error, on_ready, what=what)
-        return (total if specs else None), float(values[0]), int(values[1]), B, T
-
-    def _nccl(self):
-        """The NCCL reducer (parallel.NcclReducer) where asked for and usable, else None."""
-        if "_nccl_reducer" not in self.__dict__:
-            from snncc.runtime.parallel import nccl_reducer
-
-            self._nccl_reducer = nccl_reducer(self.comm, self.programs)
-        return self._nccl_reducer
-
-    def _local_passes(self, x, y, functions: Sequence[str], with_grads: bool, comm):
-        """This rank's passes: (B, T, loss, correct, held gradients).
-
-        ``held`` has one (program, [gradients of its earlier chunks], whether its last chunk's
-        gradients are still in its buffers) per device; :meth:`_local_gradient` sums them.
-        """
-        names = self._grad_names() if with_grads else []
-        n_steps, B = None, None
-        if comm.parallel:
-            B = _batch_len(x)
-            lo, hi = comm.shard(B)
-            n_steps = self._global_steps(x)  # events: every shard runs the full batch's T
-            y_all = np.asarray(y)
-            if len(y_all) != B:
-                raise ShapeError(f"{len(y_all)} labels/targets for a batch of {B} examples")
-            if hi == lo:  # fewer examples than ranks: nothing to do here
-                return B, 0, 0.0, 0, []
-            x, y = _take(x, lo, hi), y_all[lo:hi]
-        converted, b, T = self.convert_inputs(x, n_steps)
-        y = self._check_targets(y, b, T)
-        ce = self.training.rule.loss == "cross_entropy"
-        loss, correct, held = 0.0, 0, []
-        work = [
-            (prog, self.chunks(converted, T, a, z))
-            for prog, (a, z) in zip(self.programs, self._shares(b), strict=True)
-        ]
-        earlier: list[list] = [[] for _ in work]
-        # round k launches chunk k on every device first, then collects: GPUs overlap
-        for k in range(max((len(c) for _, c in work), default=0)):
-            live = [
-                (d, prog, chunks[k]) for d, (prog, chunks) in enumerate(work) if k < len(chunks)
-            ]
-            for _, prog, (start, stop, chunk) in live:
-                self._run_pass(prog, chunk, stop - start, y[start:stop], T, functions)
-            for d, prog, (start, stop, _) in live:
-                part_loss, decided = self._collect_pass(prog, stop - start)
-                loss += part_loss
-                if ce:
-                    correct += int(np.sum(decided == y[start:stop]))
-                if names and k < len(work[d][1]) - 1:  # the next pass overwrites them
-                    earlier[d].append({g: prog.get(g) for g in names})
-        held = [
-            (prog, earlier[d], bool(chunks) and bool(names))
-            for d, (prog, chunks) in enumerate(work)
-        ]
-        return (b if B is None else B), T, loss, correct, held
-
-    @staticmethod
-    def _local_gradient(name: str, held: list, shape: tuple[int, ...]) -> np.ndarray:
-        """Sum of one gradient over this rank's chunks and devices, in order (deterministic)."""
-        total = None
-        for prog, earlier, last in held:
-            parts = [e[name] for e in earlier] + ([prog.get(name)] if last else [])
-            for part in parts:
-                total = part if total is None else total + part
-        return total if total is not None else np.zeros(shape, np.float32)
-
-    def _global_steps(self, x: object) -> int | None:
-        """T of event-list inputs over the whole batch (None for dense arrays or if unclear).
-
-        A shard's own events may end earlier; every rank must run the steps the full batch
-        would, or the loss (and gradients) would differ from a single process.
-        """
-        items = x.values() if isinstance(x, Mapping) else [x]
-        steps = set()
-        for events in items:
-            if not isinstance(events, (list, tuple)):  # dense: every shard has the same T
-                shape = getattr(events, "shape", ())
-                if len(shape) != 3:
-                    return None
-                steps.add(int(shape[1]))
-                continue
-            try:
-                ends = [
-                    np.floor(np.asarray(t, np.float64) / self.net.dt).max() + 1
-                    for t, _ in events
-                    if len(t)
-                ]
-            except Exception:  # malformed: the conversion will say what is wrong
-                return None
-            steps.add(int(max(ends, default=1)))
-        return steps.pop() if len(steps) == 1 else None
+            engine = self._pass_engine = PassEngine(self)
+        return engine
 
     def strategy(self, T: int) -> str:
         """ "factorized" or "online" for sequences of T steps (see EProp.strategy)."""
         self._require_training()
         wanted, tr = self.training.rule.strategy, self.training
-        if wanted == "online" and not tr.online:
+        if wanted == "online" and tr.online is None:
             raise ModelError(
                 "EProp(strategy='online') is generated for the CPU backend, without the "
                 "per-sequence regulariser and with one readout time constant; use "
@@ -295,15 +107,15 @@ class TrainingMixin:
             for b in self.plan.buffers
             if b.role == "history"
         )
-        return "online" if tr.online and need > MEMORY_BUDGET else "factorized"
+        return "online" if tr.online is not None and need > MEMORY_BUDGET else "factorized"
 
     def _forward_backward(self, x: object, y: object, **kw):
-        T = self._global_steps(x)  # cheap: no conversion just to pick the strategy
+        self._require_training()
+        T = self._engine.global_steps(x)  # cheap: no conversion just to pick the strategy
         if T is None:
             T = self.convert_inputs(x)[2]
-        if self.strategy(T) == "online":
-            return self._passes(x, y, ("forward_online", "reduce_online"), True, **kw)
-        return self._passes(x, y, self.programs[0].gradient_pass, True, **kw)
+        passes = self.gradient_passes[self.strategy(T)]
+        return self._engine.run(x, y, passes, True, **kw)
 
     # ------------------------------------------------------------------ public
     def feedback(self, population: str) -> np.ndarray:
@@ -339,8 +151,8 @@ class TrainingMixin:
         ``"<readout>.<param>"`` (e.g. ``"output.bias"``) for trained readout parameters.
         Under MPI every rank passes the same global batch and gets the sum over all ranks.
         """
-        total, _, _, _, _ = self._forward_backward(x, y, what="computing gradients")
-        return self._named(total)
+        result = self._forward_backward(x, y, what="computing gradients")
+        return self._named(result.gradients)
 
     def _public_name(self, kind: str, name: str) -> str:
         """A trained quantity as the API names it: 'in_hid', or 'output.bias' (not its buffer)."""
@@ -375,7 +187,8 @@ class TrainingMixin:
                 "train_batch needs an optimizer: compile(..., optimizer=snncc.optim.Adam())"
             )
         what = f"training step {self.step + 1}"
-        _, loss, correct, B, _ = self._forward_backward(x, y, upload=True, what=what)
+        result = self._forward_backward(x, y, upload=True, what=what)
+        loss, correct, B = result.loss, result.correct, result.B
         if not math.isfinite(loss):  # the global loss: every rank stops here alike
             raise TrainingError(
                 f"the loss is {loss} at optimiser step {self.step + 1}; no weight was changed. "
@@ -388,10 +201,10 @@ class TrainingMixin:
         for prog in self.programs:  # the summed gradients are on every device already
             prog.set("opt_scalars", scalars)
             prog.set("opt_health", health)
-            prog.call("optimize", self.batch_size, 1)
+            prog.run("optimize", self.batch_size, 1)
         self._check_health(self.programs[0].get("opt_health"))
         out = {"loss": loss / B}
-        if self.training.rule.loss == "cross_entropy":
+        if self.training.readout.loss.score is not None:
             out["accuracy"] = correct / B
         return out
 
@@ -420,16 +233,11 @@ class TrainingMixin:
                 )
 
     def _decide(self, outputs: np.ndarray) -> np.ndarray:
-        rule = self.training.rule if self.training else None
-        mode = rule.decision if rule else "sum"
-        start = rule.error_start if rule else 0
-        y = outputs[:, start:].astype(np.float64)
-        if mode == "last":
-            return y[:, -1].argmax(-1)
-        if mode == "max":
-            return y.max(axis=1).argmax(-1)
-        e = np.exp(y - y.max(-1, keepdims=True))
-        return (e / e.sum(-1, keepdims=True)).sum(1).argmax(-1)
+        """The class decisions of recorded readout outputs: the same score update as the
+        kernels, from the rule's equations (symbolic/loss.py)."""
+        from snncc.symbolic.loss import decide
+
+        return decide(self.training.readout.loss, outputs, self.training.rule.error_start)
 
     def predict(self, x: object) -> np.ndarray:
         """Class predictions (readout decision) for every example of ``x``."""
@@ -448,13 +256,12 @@ class TrainingMixin:
         loss, correct, n = 0.0, 0, 0
         bs = batch_size or self.batch_size * len(self.programs) * self.comm.size
         for x, y in _batches(data, bs):
-            evaluate = self.programs[0].evaluate_pass
-            _, l_, c, B, _ = self._passes(x, y, evaluate, False, what="evaluating")
-            loss += l_
-            n += B
-            correct += c
+            result = self._engine.run(x, y, ("evaluate",), False, what="evaluating")
+            loss += result.loss
+            n += result.B
+            correct += result.correct
         out = {"loss": loss / max(n, 1)}
-        if self.training.rule.loss == "cross_entropy":
+        if self.training.readout.loss.score is not None:
             out["accuracy"] = correct / max(n, 1)
         return out
 
@@ -677,23 +484,6 @@ def _check_array(value: object, ref: np.ndarray, where: str) -> None:
         )
     if not np.all(np.isfinite(arr)):
         raise ShapeError(f"{where} contains NaN or inf; it comes from a diverged run")
-
-
-def _batch_len(x: object) -> int:
-    """Examples in a batch of inputs (the first input's, for a dict of inputs)."""
-    if isinstance(x, Mapping):
-        x = next(iter(x.values()), ())
-    try:
-        return len(x)
-    except TypeError:
-        raise ShapeError(f"inputs: expected a batch of examples, got {type(x).__name__}") from None
-
-
-def _take(x: object, lo: int, hi: int) -> object:
-    """Examples lo..hi of a batch of inputs (array, list of event pairs, or dict of them)."""
-    if isinstance(x, Mapping):
-        return {k: v[lo:hi] for k, v in x.items()}
-    return x[lo:hi]
 
 
 def _shuffled(data, batch_size: int, seed: int, epoch: int):
