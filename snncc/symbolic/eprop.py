@@ -256,6 +256,10 @@ class EProp:
         self.equations()  # parse early: a bad string fails here, naming the option
 
     def equations(self) -> RuleEquations:
+        if self.c_reg == 0 and self.reg_signal is None:
+            # the default signals scale with c_reg: with c_reg = 0 there is no regulariser, and
+            # no history of it (it would be all zeros: 718 MB at SHD's batch 512, T = 1370)
+            return rule_equations(self.filter_decay, self.filter_gain, "none", None, "0")
         if self.regularizer == "moving":
             state = self.reg_state or "exp(-dt/tau_reg)*f + (1 - exp(-dt/tau_reg))*z"
             signal = self.reg_signal or "c_reg*(f - f_target)"
