@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from snncc.errors import ModelError, ShapeError
+from snncc.model.equations import FLOAT32_MAX
+
+
+def _check_numbers(init: object, **values: object) -> None:
+    """An initialiser's options: real numbers whose draws fit float32 (weights are float32)."""
+    for name, value in values.items():
+        if (
+            not isinstance(value, numbers.Real)
+            or isinstance(value, (bool, np.bool_))
+            or not np.isfinite(value)
+            or abs(value) > FLOAT32_MAX
+        ):
+            raise ModelError(
+                f"{init}: {name} must be a finite real number within float32's range, got {value!r}"
+            )
 
 
 @dataclass(frozen=True)
 class Constant:
     value: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(self, value=self.value)
 
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         return np.full(shape, self.value, dtype=np.float32)
@@ -22,6 +41,11 @@ class Normal:
     mean: float = 0.0
     sd: float = 1.0
 
+    def __post_init__(self) -> None:
+        _check_numbers(self, mean=self.mean, sd=self.sd)
+        if self.sd < 0:
+            raise ModelError(f"{self}: sd must be >= 0, got {self.sd}; give e.g. sd=0.1")
+
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         return rng.normal(self.mean, self.sd, size=shape).astype(np.float32)
 
@@ -30,6 +54,11 @@ class Normal:
 class Uniform:
     low: float = -1.0
     high: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(self, low=self.low, high=self.high)
+        if self.low > self.high:
+            raise ModelError(f"{self}: low must be <= high; swap them")
 
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(self.low, self.high, size=shape).astype(np.float32)
@@ -96,7 +125,7 @@ def as_float32(values: np.ndarray, where: str) -> np.ndarray:
         i, j = map(int, np.argwhere(overflow)[0])
         raise ModelError(
             f"{where}: weight [{i}, {j}] = {values[i, j]} is too large for float32 "
-            f"(max {np.finfo(np.float32).max:.3g}); scale the weights down"
+            f"(max {FLOAT32_MAX:.3g}); scale the weights down"
         )
     return w
 
