@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from snncc.errors import ModelError, ShapeError
 from snncc.model.equations import FLOAT32_MAX
-
-
-def _check_numbers(init: object, **values: object) -> None:
-    """An initialiser's options: real numbers whose draws fit float32 (weights are float32)."""
-    for name, value in values.items():
-        if (
-            not isinstance(value, numbers.Real)
-            or isinstance(value, (bool, np.bool_))
-            or not np.isfinite(value)
-            or abs(value) > FLOAT32_MAX
-        ):
-            raise ModelError(
-                f"{init}: {name} must be a finite real number within float32's range, got {value!r}"
-            )
+from snncc.model.values import check_number
 
 
 @dataclass(frozen=True)
@@ -30,7 +16,7 @@ class Constant:
     value: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_numbers(self, value=self.value)
+        check_number(self.value, f"{self}: value")
 
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         return np.full(shape, self.value, dtype=np.float32)
@@ -42,9 +28,8 @@ class Normal:
     sd: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_numbers(self, mean=self.mean, sd=self.sd)
-        if self.sd < 0:
-            raise ModelError(f"{self}: sd must be >= 0, got {self.sd}; give e.g. sd=0.1")
+        check_number(self.mean, f"{self}: mean")
+        check_number(self.sd, f"{self}: sd", minimum=0, hint="give e.g. sd=0.1")
 
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         return rng.normal(self.mean, self.sd, size=shape).astype(np.float32)
@@ -56,7 +41,8 @@ class Uniform:
     high: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_numbers(self, low=self.low, high=self.high)
+        check_number(self.low, f"{self}: low")
+        check_number(self.high, f"{self}: high")
         if self.low > self.high:
             raise ModelError(f"{self}: low must be <= high; swap them")
 

@@ -14,10 +14,10 @@ import numpy as np
 
 from snncc.errors import ModelError, ShapeError
 from snncc.model import init as _init
-from snncc.model.equations import FLOAT32_MAX
 from snncc.model.names import check_name
 from snncc.model.neuron import NeuronModel
 from snncc.model.neurons import SpikeInput
+from snncc.model.values import check_number
 
 
 @dataclass
@@ -78,25 +78,10 @@ class Network:
     projections: dict[str, Projection] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if (
-            not isinstance(self.dt, numbers.Real)
-            or isinstance(self.dt, (bool, np.bool_))
-            or not np.isfinite(self.dt)
-            or not 0 < self.dt <= FLOAT32_MAX  # the kernels read dt as float32
-        ):
-            raise ModelError(
-                f"Network: dt must be a positive finite number of ms, got {self.dt!r}; "
-                "give e.g. dt=1.0"
-            )
-        if self.seed is not None and (
-            not isinstance(self.seed, (int, np.integer))
-            or isinstance(self.seed, (bool, np.bool_))
-            or self.seed < 0
-        ):
-            raise ModelError(
-                f"Network: seed must be an integer >= 0 (or None), got {self.seed!r}; "
-                "give e.g. seed=0"
-            )
+        # ms; the kernels read dt as float32
+        check_number(self.dt, "Network: dt", minimum=0, exclusive=True, hint="give e.g. dt=1.0")
+        if self.seed is not None:
+            check_number(self.seed, "Network: seed", minimum=0, integer=True, hint="e.g. seed=0")
         self._rng = np.random.default_rng(self.seed)
 
     def _unique(self, name: str, what: str) -> str:

@@ -12,6 +12,7 @@ from snncc.codegen.printer import Float32Printer
 from snncc.codegen.training import OptimizerCode
 from snncc.errors import ModelError
 from snncc.model.equations import symbol
+from snncc.model.values import check_number
 
 
 def _lines(assignments: list[tuple[str, sp.Expr]]) -> list[str]:
@@ -30,12 +31,13 @@ class _Schedule:
 
     def _check_schedule(self) -> None:
         name = type(self).__name__
-        if not self.lr > 0:
-            raise ModelError(f"{name}: learning rate must be > 0, got {self.lr}")
-        if self.decay_steps < 0 or not 0 <= self.lr_end <= self.lr:
+        check_number(self.lr, f"{name}: the learning rate lr", minimum=0, exclusive=True)
+        check_number(self.decay_steps, f"{name}: decay_steps", minimum=0, integer=True)
+        check_number(self.lr_end, f"{name}: lr_end", minimum=0)
+        if self.lr_end > self.lr:
             raise ModelError(
-                f"{name}: need decay_steps >= 0 and 0 <= lr_end <= lr, got "
-                f"decay_steps={self.decay_steps}, lr_end={self.lr_end}, lr={self.lr}"
+                f"{name}: lr_end={self.lr_end:g} is above lr={self.lr:g}; the schedule decays "
+                "from lr to lr_end, so give lr_end <= lr"
             )
 
     def lr_at(self, step: int) -> float:
@@ -77,8 +79,11 @@ class Adam(_Schedule):
 
     def __post_init__(self) -> None:
         self._check_schedule()
-        if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
-            raise ModelError(f"Adam: invalid hyper-parameters {self}")
+        for name in ("beta1", "beta2"):
+            beta = check_number(getattr(self, name), f"Adam: {name}", minimum=0)
+            if not beta < 1:
+                raise ModelError(f"Adam: {name} must be in [0, 1), got {beta}; e.g. 0.9 or 0.999")
+        check_number(self.eps, "Adam: eps", minimum=0, exclusive=True, hint="e.g. eps=1e-8")
 
     def code(self) -> OptimizerCode:
         w, g, m, v = (symbol(s) for s in ("w", "g", "m", "v"))
