@@ -384,9 +384,6 @@ def _train(args: argparse.Namespace, comm) -> int:
         remaining = max(cfg.epochs - done, 0)
         say(f"resuming {run} after epoch {done}; {remaining} epochs to go")
     else:
-        if comm.is_root:
-            run.mkdir(parents=True, exist_ok=True)
-            (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         share = comm.max_share(cfg.batch_size)  # the global batch is split by rank first
         per_device = max(1, -(-share // len(cfg.devices or [0])))
         rule = snncc.rules.EProp(readout="output", c_reg=cfg.c_reg, f_target=10.0)
@@ -402,6 +399,9 @@ def _train(args: argparse.Namespace, comm) -> int:
             ),
             devices=cfg.devices,
         )
+        if comm.is_root:  # only now: a run that failed to start (e.g. bad devices) leaves no
+            run.mkdir(parents=True, exist_ok=True)  # config.json that blocks its --out
+            (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         remaining = cfg.epochs
     kind = "recurrent" if cfg.recurrent else "feed-forward"
     ranks = f", {comm.size} MPI ranks" if comm.parallel else ""
