@@ -79,6 +79,21 @@ class TrainingMixin:
             raise ShapeError("targets contain NaN or inf")
         return y.astype(np.float32)
 
+    def _check_labels(self, data: object, what: str, shuffled: bool) -> None:
+        """The data's form and all its labels, before a first batch trains on some of them."""
+        _check_data(data, what, shuffled)
+        if hasattr(data, "batches"):
+            if not hasattr(data, "y"):  # another dataset type: its batches are checked each
+                return
+            x, y = getattr(data, "x", None), data.y
+        else:
+            x, y = data
+        y = np.asarray(y)
+        if self.training.rule.loss == "cross_entropy":
+            self._check_targets(y, len(y), 0)
+        elif isinstance(x, np.ndarray) and x.ndim == 3:
+            self._check_targets(y, len(y), x.shape[1])
+
     # --------------------------------------------------------------- one pass
     def _shares(self, B: int) -> list[tuple[int, int]]:
         """Contiguous (start, stop) of the batch per device; uneven splits are fine."""
@@ -478,7 +493,7 @@ class TrainingMixin:
         Under MPI every rank must call it; each evaluates its shard of every batch.
         """
         self._require_training()
-        _check_data(data, "evaluate: data", shuffled=False)
+        self._check_labels(data, "evaluate: data", shuffled=False)
         if batch_size is not None:
             check_number(batch_size, "evaluate: batch_size", minimum=1, integer=True)
         loss, correct, n = 0.0, 0, 0
@@ -640,9 +655,9 @@ class TrainingMixin:
             )
         if checkpoint is not None:  # refused now, not after the first epoch's training
             check_target(checkpoint)
-        _check_data(train, "fit: train", shuffled=True)
+        self._check_labels(train, "fit: train", shuffled=True)
         if validation is not None:
-            _check_data(validation, "fit: validation", shuffled=False)
+            self._check_labels(validation, "fit: validation", shuffled=False)
         comm = self.comm
         if progress is None:  # bars only on a terminal: in a log file they flood it with \r
             progress = sys.stderr.isatty()
