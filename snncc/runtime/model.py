@@ -128,7 +128,9 @@ class Params(MutableMapping):
         if not np.all(np.isfinite(arr)):
             raise ShapeError(f"{where}: values must be finite")
         pop.model._check_positive({name: arr})
-        self._model._set_population_params(pp, {name: self.as_stored(key, arr, where)})
+        self._model._set_population_params(
+            pp, {name: self.as_stored(key, arr, f"model.params[{key!r}]")}
+        )
 
     def as_stored(self, key: str, values: np.ndarray, where: str) -> float | np.ndarray:
         """``values`` of parameter ``key`` in the form this model keeps it: per-neuron
