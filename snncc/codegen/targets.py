@@ -71,7 +71,7 @@ TARGETS: dict[str, Target] = {
 
 def get_target(name: object) -> Target:
     if name not in TARGETS:
-        raise ModelError(f"unknown backend {name!r}; choose one of {', '.join(TARGETS)}")
+        raise ModelError(f"unknown backend '{name}'; choose one of {', '.join(TARGETS)}")
     return TARGETS[name]
 
 

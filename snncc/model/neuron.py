@@ -84,16 +84,24 @@ class NeuronModel:
                     f"{self.where(kind)} must be a dict of name -> value, got "
                     f"{type(getattr(self, kind)).__name__}"
                 )
-        if isinstance(self.dynamics, (str, sp.Basic)):
+        if isinstance(self.dynamics, (str, sp.Basic)) or not isinstance(self.dynamics, Sequence):
             raise ModelError(
                 f'{self.where("dynamics")} must be a list of ODEs, e.g. ["dv/dt = -v/tau"], '
-                "not a single equation"
+                "not "
+                + (
+                    "a single equation"
+                    if isinstance(self.dynamics, (str, sp.Basic))
+                    else repr(self.dynamics)
+                )
             )
-        if isinstance(self.trainable, str):
-            raise ModelError(
-                f"{self.where('trainable')} must be a list of parameter names, e.g. "
-                f"[{self.trainable!r}]"
-            )
+        for kind in ("trainable", "positive"):  # a string would be read letter by letter
+            names = getattr(self, kind)
+            if isinstance(names, str) or not isinstance(names, Sequence):
+                example = [names] if isinstance(names, str) else ["tau_m"]
+                raise ModelError(
+                    f"{self.where(kind)} must be a list of parameter names, e.g. {example!r}, "
+                    f"got {names!r}"
+                )
         self.params = {k: _check_param(self.name, k, v) for k, v in dict(self.params).items()}
         self.state = {
             k: float(_check_param(self.name, k, v, "state variable"))
@@ -204,7 +212,10 @@ class NeuronModel:
             or not np.isfinite(self.refractory)
             or self.refractory < 0
         ):
-            raise ModelError(f"{self.where('refractory')}: must be a finite time >= 0")
+            raise ModelError(
+                f"{self.where('refractory')}: must be a finite time >= 0 in ms, got "
+                f"{self.refractory!r}; give e.g. 2.0 (or 0.0 for none)"
+            )
         if self.integration not in ("auto", "exact", "euler", "midpoint", "rk4"):
             raise ModelError(
                 f"{self.where('integration')}: unknown method '{self.integration}'; "
@@ -282,7 +293,10 @@ def _check_param(
     if raw.dtype == object and all(
         isinstance(e, numbers.Real) and not isinstance(e, (bool, np.bool_)) for e in raw.flat
     ):
-        raw = raw.astype(np.float64)  # e.g. sympy numbers or Fractions
+        try:
+            raw = raw.astype(np.float64)  # e.g. sympy numbers, Fractions, huge Python ints
+        except OverflowError:
+            raise ModelError(f"{what} is too large; give a number within float32's range") from None
     if raw.dtype.kind not in "iuf":
         kind_name = {"b": "bool", "c": "complex", "U": "string", "S": "bytes"}.get(
             raw.dtype.kind, str(raw.dtype)

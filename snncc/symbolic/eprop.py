@@ -19,12 +19,15 @@ give the factorised ("adjoint") form used when weights change once per batch:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 
 from snncc.errors import ModelError
 from snncc.model.equations import parse_expr, symbol
+from snncc.model.values import check_number
 from snncc.symbolic.integrate import I_SYN, SPIKE_PREV, DiscreteUpdate
 
 #: The differentiable copy of the previous spike, used by on_spike effects.
@@ -249,10 +252,18 @@ class EProp:
         one_of("loss", self.loss, LOSSES)
         one_of("decision", self.decision, DECISIONS)
         one_of("strategy", self.strategy, ("auto", "factorized", "online"))
-        if self.error_start < 0:
-            raise ModelError("EProp: error_start must be >= 0")
-        if isinstance(self.weight_clamp, (int, float)):
-            self.weight_clamp = (-float(self.weight_clamp), float(self.weight_clamp))
+        if not isinstance(self.readout, str):
+            raise ModelError(
+                f"EProp: readout must be the name of the readout population, got {self.readout!r}"
+            )
+        check_number(self.c_reg, "EProp: c_reg", minimum=0)
+        check_number(self.f_target, "EProp: f_target (Hz)", minimum=0)
+        check_number(self.tau_reg, "EProp: tau_reg (ms)", minimum=0, exclusive=True)
+        check_number(self.error_start, "EProp: error_start", minimum=0, integer=True)
+        check_number(self.seed, "EProp: seed", minimum=0, integer=True)
+        if not isinstance(self.train_bias, (bool, np.bool_)):
+            raise ModelError(f"EProp: train_bias must be True or False, got {self.train_bias!r}")
+        self.weight_clamp = _clamp(self.weight_clamp)
         self.equations()  # parse early: a bad string fails here, naming the option
 
     def equations(self) -> RuleEquations:
@@ -268,3 +279,19 @@ class EProp:
         else:
             state, signal = None, "0"
         return rule_equations(self.filter_decay, self.filter_gain, self.regularizer, state, signal)
+
+
+def _clamp(clamp: object) -> tuple[float, float] | None:
+    """weight_clamp as (low, high): None, a bound c > 0 for |w| <= c, or a pair low < high."""
+    usage = "give None, a bound c > 0 (|w| <= c) or a pair (low, high) with low < high"
+    if clamp is None:
+        return None
+    if isinstance(clamp, numbers.Real) and not isinstance(clamp, (bool, np.bool_)):
+        c = check_number(clamp, "EProp: weight_clamp", minimum=0, exclusive=True, hint=usage)
+        return (-float(c), float(c))
+    if not isinstance(clamp, (tuple, list)) or len(clamp) != 2:
+        raise ModelError(f"EProp: weight_clamp={clamp!r} is not a bound or a pair; {usage}")
+    low, high = (check_number(c, "EProp: weight_clamp", hint=usage) for c in clamp)
+    if not low < high:
+        raise ModelError(f"EProp: weight_clamp={clamp!r} has low >= high; {usage}")
+    return (float(low), float(high))
