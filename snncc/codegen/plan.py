@@ -74,6 +74,7 @@ class PopulationPlan:
     init: dict[str, float] = field(default_factory=dict)
     ring: int = 0  # steps of spikes kept (bit words) for delayed projections from here
     trainable: list[str] = field(default_factory=list)  # the model's trainable parameters
+    positive: list[str] = field(default_factory=list)  # parameters that must stay > 0
 
     @property
     def spiking(self) -> bool:
@@ -210,6 +211,7 @@ def _population_plan(net: Network, pop: Population) -> PopulationPlan:
     pp.values = values = parameter_values(upd, pop.model.params, float(net.dt), where)
     # trainable parameters are per neuron even when they start out equal
     pp.trainable = list(pop.model.trainable)
+    pp.positive = list(pop.model.positive)
     pp.per_neuron = [
         k for k, v in values.items() if isinstance(v, np.ndarray) or k in pop.model.trainable
     ]

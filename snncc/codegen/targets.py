@@ -47,6 +47,8 @@ class Target:
     #: count. 8 parts balance 2-8 threads; each costs one gradient-sized buffer and one add.
     grad_parts: int = 0
     ring_delays: bool = True  # delays of 2+ steps (and delayed reads of earlier populations)
+    exact_rules: bool = True  # BPTT (its signal crosses populations)
+    neuron_params: bool = True  # trained parameters of spiking populations
 
 
 TARGETS: dict[str, Target] = {
@@ -65,6 +67,8 @@ TARGETS: dict[str, Target] = {
         history_bits=False,
         input_history=True,
         ring_delays=False,
+        exact_rules=False,
+        neuron_params=False,
     ),
 }
 

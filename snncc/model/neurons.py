@@ -18,8 +18,11 @@ def LIF(
     v_th: float = 0.6,
     gamma: float = 0.3,
     refractory: float = 0.0,
+    trainable: tuple[str, ...] = (),
 ) -> NeuronModel:
-    """Leaky integrate-and-fire neuron with delta synapses and reset by subtraction."""
+    """Leaky integrate-and-fire neuron with delta synapses and reset by subtraction.
+
+    ``trainable``: parameters learned per neuron (e.g. ("tau_m", "v_th")); kept > 0."""
     return NeuronModel(
         name="LIF",
         params={"tau_m": tau_m, "v_th": v_th, "gamma": gamma},
@@ -30,6 +33,7 @@ def LIF(
         threshold="v > v_th",
         refractory=refractory,
         surrogate=TRIANGLE,
+        trainable=trainable,
         positive=("tau_m", "v_th"),
     )
 
@@ -41,8 +45,12 @@ def ALIF(
     v_th: float = 0.6,
     gamma: float = 0.3,
     refractory: float = 0.0,
+    trainable: tuple[str, ...] = (),
 ) -> NeuronModel:
-    """Adaptive LIF ("LSNN"): the threshold v_th + beta * a rises by beta after each spike."""
+    """Adaptive LIF ("LSNN"): the threshold v_th + beta * a rises by beta after each spike.
+
+    ``trainable``: parameters learned per neuron (e.g. ("tau_m", "tau_a")); time constants and
+    the threshold are kept > 0."""
     return NeuronModel(
         name="ALIF",
         params={"tau_m": tau_m, "tau_a": tau_a, "beta": beta, "v_th": v_th, "gamma": gamma},
@@ -54,6 +62,7 @@ def ALIF(
         threshold="v > v_th + beta * a",
         refractory=refractory,
         surrogate=TRIANGLE,
+        trainable=trainable,
         positive=("tau_m", "tau_a", "v_th"),
     )
 

@@ -36,10 +36,11 @@ DTYPES = {"<f4", "<f8", "<i4", "<i8", "<u4", "|b1"}
 
 # ----------------------------------------------------------------------------- options
 def _registry() -> dict[str, type]:
+    from snncc.symbolic.bptt import BPTT
     from snncc.symbolic.eprop import EProp
     from snncc.symbolic.optim import OPTIMIZERS
 
-    return {"EProp": EProp, **OPTIMIZERS}
+    return {"EProp": EProp, "BPTT": BPTT, **OPTIMIZERS}
 
 
 def options_to_data(obj: object) -> dict | None:
@@ -48,7 +49,8 @@ def options_to_data(obj: object) -> dict | None:
         return None
     name = type(obj).__name__
     if name not in _registry() or not dataclasses.is_dataclass(obj):
-        raise SnnccError(f"cannot save a {name} in a checkpoint; snncc saves EProp, Adam and SGD")
+        saved = ", ".join(_registry())
+        raise SnnccError(f"cannot save a {name} in a checkpoint; snncc saves {saved}")
     data = {"type": name}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -237,8 +239,8 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, described: object, f
 def load(path, backend: str | None = None, devices=None, batch_size: int | None = None):
     """Rebuild a model from the checkpoint at ``path`` (compiling it, usually from the build
     cache) and restore its weights, parameters, optimiser state and progress."""
-    from snncc.model.spec import digest, network_from_data
     from snncc.codegen.targets import TARGETS
+    from snncc.model.spec import digest, network_from_data
     from snncc.runtime.compiler import compile as compile_net
     from snncc.runtime.parallel import world
 

@@ -66,12 +66,12 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
 def _check_options(rule: object, optimizer: object) -> None:
     """rule and optimizer are instances of snncc's classes (a class or a name is a mistake)."""
     from snncc.runtime.optim import SGD, Adam
-    from snncc.symbolic.eprop import EProp
+    from snncc.symbolic.eprop import RuleOptions
 
-    if rule is not None and not isinstance(rule, EProp):
+    if rule is not None and not isinstance(rule, RuleOptions):
         raise ModelError(
-            f"rule must be a learning rule such as snncc.rules.EProp(readout='output'), got "
-            f"{rule!r}"
+            "rule must be a learning rule such as snncc.rules.EProp(readout='output') or "
+            f"snncc.rules.BPTT(readout='output'), got {rule!r}"
         )
     if optimizer is not None and not isinstance(optimizer, (SGD, Adam)):
         raise ModelError(

@@ -113,8 +113,8 @@ class TrainingMixin:
         if wanted == "online" and tr.online is None:
             raise ModelError(
                 "EProp(strategy='online') is generated for the CPU backend, without the "
-                "per-sequence regulariser and with one readout time constant; use "
-                "strategy='factorized' here"
+                "per-sequence regulariser, with one readout time constant, no delay into the "
+                "readout and no trained neuron parameters; use strategy='factorized' here"
             )
         if wanted != "auto":
             return wanted
@@ -180,8 +180,8 @@ class TrainingMixin:
         """A trained quantity as the API names it: 'in_hid', or 'output.bias' (not its buffer)."""
         if kind == "weight":
             return name
-        pop = self.readout.name
-        return f"{pop}.{name[len(pop) + 1 :]}"
+        pop, param = self.training.owners[name]
+        return f"{pop}.{param}"
 
     def _named(self, total: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = {}

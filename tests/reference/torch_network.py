@@ -70,7 +70,7 @@ def run(
     leaves: dict[str, torch.Tensor] = {}
 
     def const(v):
-        return torch.as_tensor(np.asarray(v, np.float64), dtype=dtype)
+        return torch.as_tensor(np.array(v, np.float64), dtype=dtype)
 
     def param(pop: Pop, name: str):
         value = const(np.broadcast_to(np.asarray(pop.params[name], np.float64), (pop.size,)))
@@ -92,8 +92,8 @@ def run(
         zeros = torch.zeros(B, p.size, dtype=dtype)
         state[p.name] = {"v": zeros, "a": zeros, "I": zeros, "w": zeros, "z": zeros}
     spikes: dict[str, list[torch.Tensor]] = {p.name: [] for p in pops if p.kind != "readout"}
+    outputs: list[torch.Tensor] = []
     total = torch.zeros((), dtype=dtype)
-    index = {p.name: k for k, p in enumerate(pops)}
     for t in range(T):
         for p in pops:
             if p.kind == "input":
@@ -147,6 +147,7 @@ def run(
             spikes[p.name].append(z)
         ro = next(p for p in pops if p.kind == "readout")
         y = state[ro.name]["v"]
+        outputs.append(y.detach())
         if labels is not None:
             lab = torch.as_tensor(labels, dtype=torch.long)
             total = total - torch.log_softmax(y, -1)[torch.arange(B), lab].sum()
@@ -162,7 +163,8 @@ def run(
     for q in projs:
         if q.mask is not None:
             out[q.name] = out[q.name] * q.mask
-    for name, zs in spikes.items():
-        if index[name] >= 0 and next(p for p in pops if p.name == name).kind != "input":
-            out[f"z:{name}"] = torch.stack([z.detach() for z in zs], 1).numpy()
+    for p in pops:
+        if p.kind not in ("input", "readout"):
+            out[f"z:{p.name}"] = torch.stack([z.detach() for z in spikes[p.name]], 1).numpy()
+    out["y"] = torch.stack(outputs, 1).numpy()
     return out
