@@ -27,6 +27,9 @@ from snncc.errors import ModelError
 from snncc.model.equations import FUNCTIONS, parse_expr, parse_ode, symbol
 from snncc.model.names import check_name
 
+#: The integration schemes (symbolic/integrate.py applies them; the model layer only names them).
+INTEGRATION = ("auto", "exact", "euler", "midpoint", "rk4", "symplectic_euler")
+
 #: Names the compiler provides; a model may use them but not declare them.
 RESERVED = {"dt": "the time step", "I_syn": "the synaptic input", "margin": "threshold margin"}
 
@@ -52,7 +55,8 @@ class NeuronModel:
         positive: parameters that must be > 0 (time constants, thresholds); checked wherever
             a value is set.
         integration: "auto" (exact if linear, else Euler with a warning), "exact", "euler",
-            "midpoint" or "rk4".
+            "midpoint", "rk4" or "symplectic_euler" (the ODEs in order, each from the new
+            values of those before it; see symbolic/integrate.py).
         output: the state variable a readout exposes (defaults to the first state).
     """
 
@@ -216,10 +220,10 @@ class NeuronModel:
                 f"{self.where('refractory')}: must be a finite time >= 0 in ms, got "
                 f"{self.refractory!r}; give e.g. 2.0 (or 0.0 for none)"
             )
-        if self.integration not in ("auto", "exact", "euler", "midpoint", "rk4"):
+        if self.integration not in INTEGRATION:
             raise ModelError(
                 f"{self.where('integration')}: unknown method '{self.integration}'; "
-                "use auto, exact, euler, midpoint or rk4"
+                f"use {', '.join(INTEGRATION)}"
             )
 
     def _check_positive(self, values: Mapping[str, object]) -> None:
