@@ -54,6 +54,7 @@ class TrainConfig:
     refractory: float = 5.0
     validation: float = 0.1
     export_nir: str | None = None
+    rule: str = "eprop"
 
 
 def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
@@ -69,6 +70,14 @@ def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
     elif cfg.model == "alif":
         cell = neurons.ALIF(
             tau_m=20.0, tau_a=cfg.tau_a, beta=0.0174, v_th=0.6, refractory=cfg.refractory
+        )
+    elif cfg.model == "adlif":  # SE-adLIF (Baronig et al. 2024), its parameters trained
+        cell = neurons.AdLIF(
+            tau_m=20.0,
+            tau_w=cfg.tau_a,
+            v_th=0.6,
+            refractory=cfg.refractory,
+            trainable=("tau_m", "tau_w", "a", "b"),
         )
     else:
         cell = neurons.LIF(tau_m=20.0, v_th=0.6, refractory=cfg.refractory)
@@ -137,9 +146,17 @@ def add_train(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--model",
-        choices=["alif", "lif"],
+        choices=["alif", "lif", "adlif"],
         default=None,
-        help="hidden neuron model (default: alif)",
+        help="hidden neuron model: alif (LSNN), lif, or adlif (SE-adLIF, its time constants and "
+        "adaptation trained per neuron) (default: alif)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=["eprop", "bptt"],
+        default=None,
+        help="learning rule: eprop (Bellec et al.) or bptt (exact surrogate-gradient BPTT of "
+        "the same update) (default: eprop)",
     )
     p.add_argument(
         "--recurrent",
@@ -386,7 +403,8 @@ def _train(args: argparse.Namespace, comm) -> int:
     else:
         share = comm.max_share(cfg.batch_size)  # the global batch is split by rank first
         per_device = max(1, -(-share // len(cfg.devices or [0])))
-        rule = snncc.rules.EProp(readout="output", c_reg=cfg.c_reg, f_target=10.0)
+        rules = {"eprop": snncc.rules.EProp, "bptt": snncc.rules.BPTT}
+        rule = rules[cfg.rule](readout="output", c_reg=cfg.c_reg, f_target=10.0)
         model = snncc.compile(
             net,
             batch_size=per_device,
@@ -407,7 +425,8 @@ def _train(args: argparse.Namespace, comm) -> int:
     ranks = f", {comm.size} MPI ranks" if comm.parallel else ""
     held = f", validating on {len(val)}" if val is not None else ""
     say(
-        f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train}{held} with eProp, "
+        f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train}{held} with "
+        f"{'eProp' if cfg.rule == 'eprop' else 'BPTT'}, "
         f"backend {cfg.backend}{ranks}; run directory {run}"
     )
 
