@@ -530,9 +530,10 @@ def plot_run(run: Path, model, test, cfg: TrainConfig, final: dict) -> None:
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
     for k, ax in enumerate(axes[0]):
         v = rec["output.v"][k]
-        for c in range(v.shape[1]):
-            bold = c == test.y[k]
-            ax.plot(v[:, c], lw=2.2 if bold else 0.8, label=f"class {c} (true)" if bold else None)
+        others = [c for c in range(v.shape[1]) if c != test.y[k]]
+        for c in others:
+            ax.plot(v[:, c], lw=0.8, label="other classes" if c == others[0] else None)
+        ax.plot(v[:, test.y[k]], lw=2.2, color="k", label=f"class {test.y[k]} (true)")
         ax.set(xlabel="time step", ylabel="readout v", title=f"test example {k}, label {test.y[k]}")
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(f"readout traces; {title}")
