@@ -174,7 +174,16 @@ class TrainingMixin:
         Under MPI every rank passes the same global batch and gets the sum over all ranks.
         """
         result = self._forward_backward(x, y, what="computing gradients")
-        return self._named(result.gradients)
+        named = self._named(result.gradients)
+        bad = [key for key, g in named.items() if not np.isfinite(g).all()]
+        if bad:  # returned as computed (a user may want to look), but never silently
+            warnings.warn(
+                f"the gradients of {', '.join(bad)} hold NaN or inf: check the model's "
+                "parameters (e.g. a threshold of 0 in a surrogate) and the input scaling",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return named
 
     def _public_name(self, kind: str, name: str) -> str:
         """A trained quantity as the API names it: 'in_hid', or 'output.bias' (not its buffer)."""
