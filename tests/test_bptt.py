@@ -109,6 +109,23 @@ def test_bptt_gradients_of_recurrent_networks_equal_autograd(kind):
     _check(model.gradients(x, labels), ref, ("in_h", "h_h", "h_out", "out.bias"))
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_bptt_skips_the_signal_of_neurons_whose_psi_is_zero(kind):
+    """dLoss/dz enters the recursion only times psi (checked by sympy), so the CPU computes the
+    recurrent signal only for neurons whose psi is not 0: still exact at a size that is no
+    multiple of the 4 rows and 8 lanes the signal is computed in."""
+    net, pops, projs = recurrent(kind, N=37, trainable=("tau_m",))
+    rule = snncc.rules.BPTT(readout="out")
+    model = snncc.compile(net, batch_size=4, rule=rule)
+    assert model.plan.training.hidden["h"].psi_gated
+    assert "n_act" in snncc.generate(net, "cpu", 4, rule=rule)["network.cpp"]
+    x, labels = _data()
+    g = model.gradients(x, labels)
+    assert 0 < (model.programs[0].get("hist_h_psi") == 0).mean() < 1  # some skipped, some not
+    ref = torch_network.run(pops, projs, x, labels, trainable={"h": ["tau_m"]})
+    _check(g, ref, ("in_h", "h_h", "h_out", "h.tau_m"))
+
+
 def test_eprop_drops_the_recurrent_path_that_bptt_follows():
     """On the recurrent network eProp's W_in gradient differs from the exact one (the test above
     is not vacuous), while on the feed-forward network both rules give the same gradients."""

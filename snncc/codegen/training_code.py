@@ -41,6 +41,7 @@ class HiddenCode:
     signal_delay: int = 0  # eProp: the learning signal of step t is the error of t + delay
     outgoing: list = field(default_factory=list)  # exact rules: ProjectionPlans its spikes leave
     q_ring: int = 1  # steps of Q kept
+    psi_at: str = ""  # exact rules whose signal is used only times psi: psi of (b, t, j)
     online: dict = field(default_factory=dict)  # the online strategy's pieces (online.py)
 
 
@@ -169,6 +170,7 @@ def hidden_code(plan: KernelPlan, tp: TrainingPlan, hp: HiddenPlan) -> HiddenCod
         hp.signal_delay,
         [plan.proj(q) for q in hp.outgoing],
         hp.q_ring,
+        plan.buffer(f"hist_{p.name}_psi").at("b", "t", "j") if hp.psi_gated else "",
     )
 
 

@@ -53,6 +53,9 @@ class HiddenPlan:
     signal_delay: int = 0  # eProp: its spikes reach the readout this many steps later
     outgoing: list[str] = field(default_factory=list)  # exact: projections its spikes leave by
     q_ring: int = 1  # steps of its Q kept (a later step's Q is an earlier one's signal)
+    # dLoss/dz(t) enters the recursion only times psi(t) (sympy checked): an exact signal
+    # need not be computed for a neuron whose psi is 0
+    psi_gated: bool = False
 
 
 @dataclass
@@ -319,6 +322,8 @@ def _hidden_plan(
         )
     feedback = "" if rule.exact else _feedback(plan, hp, rule)
     direct = [q for q in plan.projections if q.pre == hp.name and q.post == rule.readout]
+    no_psi = {PSI: 0}
+    gated = all(sp.simplify(e.xreplace(no_psi)) == 0 for e in [*ts.g, *ts.param_g.values()])
     return HiddenPlan(
         hp.name,
         N,
@@ -328,4 +333,5 @@ def _hidden_plan(
         eqs.reg_mode,
         params=list(hp.trainable),
         signal_delay=direct[0].delay if len(direct) == 1 else 0,
+        psi_gated=gated,
     )
