@@ -1,6 +1,6 @@
 """The ``snncc`` command line.
 
-    snncc inspect SPEC.py --out DIR [--backend cpu|cuda] [--batch-size N] [--plan]
+    snncc inspect SPEC.py|MODEL.snncc --out DIR [--backend cpu|cuda] [--batch-size N] [--plan]
 
 A SPEC.py is the user's own Python file that builds a network and binds it to the name ``net``.
 
@@ -92,7 +92,12 @@ def _user_traceback(err: BaseException, path: Path) -> str:
 
 # -------------------------------------------------------------------------------- inspect
 def add_inspect(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC.py", help="Python file that defines `net`")
+    parser.add_argument(
+        "spec",
+        metavar="SPEC.py|MODEL.snncc",
+        help="Python file that defines `net` (it runs, as `python SPEC.py` would), or a "
+        "checkpoint, read as data and never run: its network, and with --train its rule",
+    )
     parser.add_argument(
         "--backend",
         choices=("cpu", "cuda"),
@@ -140,12 +145,20 @@ def run_inspect(args: argparse.Namespace) -> int:
 
     from snncc.runtime.compiler import plan_and_render
 
-    namespace = run_spec(args.spec)
-    net = _network(namespace, Path(args.spec))
-    rule = optimizer = None
+    if args.spec.endswith(".snncc"):  # a checkpoint: data, nothing in it runs
+        from snncc.runtime.checkpoint import read_checkpoint
+        from snncc.symbolic.optim import Adam
+
+        net, rule, optimizer, _, _ = read_checkpoint(args.spec)
+        optimizer = optimizer or Adam()
+    else:
+        namespace = run_spec(args.spec)
+        net = _network(namespace, Path(args.spec))
+        rule, optimizer = _training_of(namespace, args.spec) if args.train else (None, None)
     if args.train:
-        rule, optimizer = _training_of(namespace, args.spec)
         rule = rule if rule is not None else _default_rule(net, args.rule)
+    else:
+        rule = optimizer = None
     try:
         plan, tp, sources = plan_and_render(net, args.batch_size, args.backend, rule, optimizer)
     except jinja2.TemplateNotFound as err:

@@ -288,3 +288,26 @@ def test_inspect_train_without_a_clear_readout_says_what_to_define(tmp_path, cap
     assert cli.main(["inspect", str(spec), "--out", str(tmp_path / "g"), "--train"]) == 1
     err = capsys.readouterr().err
     assert "which population is the readout" in err and "rule = snncc.rules.EProp(readout=" in err
+
+
+def test_inspect_reads_a_checkpoint_as_data_with_its_rule(tmp_path, capsys):
+    """A checkpoint someone sent: its kernels can be read without running anything of theirs."""
+    spec = write_spec(tmp_path, ALIF_SPEC)
+    net = cli.load_spec(spec)
+    model = snncc.compile(
+        net, 4, rule=snncc.rules.BPTT(readout="output"), optimizer=snncc.optim.SGD(0.1)
+    )
+    ckpt = tmp_path / "model.snncc"
+    model.save(ckpt)
+    out = tmp_path / "gen"
+    assert cli.main(["inspect", str(ckpt), "--out", str(out), "--train"]) == 0
+    assert "exact: dLoss/dz through 'hid_hid'" in (out / "network.cpp").read_text()
+    assert "SGD: w <-" in (out / "training.txt").read_text()
+    plain = tmp_path / "plain"
+    assert cli.main(["inspect", str(ckpt), "--out", str(plain)]) == 0
+    assert not (plain / "training.txt").exists()
+    assert (plain / "network.cpp").read_text() == snncc.generate(net, "cpu", 32)["network.cpp"]
+    capsys.readouterr()
+    (tmp_path / "bad.snncc").write_bytes(b"not a zip")
+    assert cli.main(["inspect", str(tmp_path / "bad.snncc"), "--out", str(plain)]) == 1
+    assert "bad.snncc" in capsys.readouterr().err

@@ -20,11 +20,15 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from snncc.errors import CheckpointError, SnnccError, TrainingError
 from snncc.files import atomic_file
+
+if TYPE_CHECKING:
+    from snncc.model.network import Network
 
 FORMAT = "snncc-checkpoint"
 VERSION = 2
@@ -236,12 +240,11 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, described: object, f
         return np.frombuffer(fh.read(size), dtype=dtype).reshape(shape).copy()
 
 
-def load(path, backend: str | None = None, devices=None, batch_size: int | None = None):
-    """Rebuild a model from the checkpoint at ``path`` (compiling it, usually from the build
-    cache) and restore its weights, parameters, optimiser state and progress."""
+def read_checkpoint(path) -> tuple[Network, object, object, dict, dict[str, np.ndarray]]:
+    """The checkpoint at ``path`` as data, checked, nothing compiled: (network, rule,
+    optimiser, meta, arrays). ``snncc inspect model.snncc`` reads it so."""
     from snncc.codegen.targets import TARGETS
     from snncc.model.spec import digest, network_from_data
-    from snncc.runtime.compiler import compile as compile_net
     from snncc.runtime.parallel import world
 
     if not isinstance(path, (str, os.PathLike)):
@@ -274,12 +277,23 @@ def load(path, backend: str | None = None, devices=None, batch_size: int | None 
         type(progress.get(k, 0)) is int and progress.get(k, 0) >= 0 for k in ("epoch", "seed")
     ):
         raise CheckpointError(f"{path}: {META} has no valid training progress ({progress!r})")
+    rule = options_from_data(meta.get("rule"), f"{path}: rule")
+    optimizer = options_from_data(meta.get("optimizer"), f"{path}: optimizer")
+    return net, rule, optimizer, meta, arrays
+
+
+def load(path, backend: str | None = None, devices=None, batch_size: int | None = None):
+    """Rebuild a model from the checkpoint at ``path`` (compiling it, usually from the build
+    cache) and restore its weights, parameters, optimiser state and progress."""
+    from snncc.runtime.compiler import compile as compile_net
+
+    net, rule, optimizer, meta, arrays = read_checkpoint(path)
     model = compile_net(
         net,
-        batch_size=saved_batch if batch_size is None else batch_size,
-        backend=backend or saved_backend,
-        rule=options_from_data(meta.get("rule"), f"{path}: rule"),
-        optimizer=options_from_data(meta.get("optimizer"), f"{path}: optimizer"),
+        batch_size=meta["batch_size"] if batch_size is None else batch_size,
+        backend=backend or meta["backend"],
+        rule=rule,
+        optimizer=optimizer,
         devices=devices,
     )
     state: dict = {"structure": meta.get("structure"), "step": meta.get("step")}
@@ -290,5 +304,5 @@ def load(path, backend: str | None = None, devices=None, batch_size: int | None 
         model.load_state_dict(state)
     except SnnccError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    model.progress = progress
+    model.progress = meta["progress"]
     return model
