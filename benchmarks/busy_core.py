@@ -3,7 +3,10 @@
 A 2-core machine where another program keeps one core busy is the common case on a shared
 workstation or CI runner. With a static split of the batch across OpenMP threads, the thread
 that shares its core with the other program sets the pace and 2 threads ran 2x slower than 1.
-snncc now hands out batch parts dynamically (see codegen/targets.py, Target.grad_parts).
+snncc now hands out batch parts dynamically (codegen/targets.py, Target.grad_parts), runs
+small loops on one thread (Target.serial_below: each parallel region ends in a barrier that
+waits for the slowed thread), and picks per generated function the thread count, 1 or all,
+that has been faster lately (backends/cpu.py, ThreadChoice; results do not depend on it).
 
 The workload is the default ``snncc train`` (recurrent ALIF on the embedded digits, batch 32),
 3 epochs, and the figure is the training time per epoch that the run itself logs (``epoch_s``

@@ -46,6 +46,12 @@ class Target:
     #: thread slowed by other work delays no one, and the sum does not depend on the thread
     #: count. 8 parts balance 2-8 threads; each costs one gradient-sized buffer and one add.
     grad_parts: int = 0
+    #: a loop over fewer elements than this (a gradient reduction, an optimiser step on a small
+    #: matrix) runs on one thread: a parallel region ends in a barrier, and a barrier waits a
+    #: whole scheduler time slice (milliseconds) for a thread whose core another program shares,
+    #: far longer than such a loop takes alone (measured: 2 threads 2.5-8x slower than 1 beside
+    #: a busy core with a parallel region per optimiser parameter; benchmarks/busy_core.py)
+    serial_below: int = 1 << 20
     ring_delays: bool = True  # delays of 2+ steps (and delayed reads of earlier populations)
     exact_rules: bool = True  # BPTT (its signal crosses populations)
     neuron_params: bool = True  # trained parameters of spiking populations

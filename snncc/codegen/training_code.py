@@ -243,6 +243,7 @@ def training_context(plan: KernelPlan, tp: TrainingPlan, target) -> dict:
         "pre_update": {},
         "online_block": 128,  # online: postsynaptic neurons per block of the synapse sweep
         "grad_parts": target.grad_parts,
+        "serial_below": target.serial_below,
     }
     if tp.online is not None:
         from snncc.codegen.online import online_code
