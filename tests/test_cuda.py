@@ -5,6 +5,7 @@ a real GPU when there is one (id "gpu": needs an NVIDIA GPU and PyCUDA, skipped 
 """
 
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -40,11 +41,25 @@ def cuda_target(request):
     return request.param
 
 
+# Volta (the published GeNN comparison's Titan V; CUDA 13 dropped it, its oldest is sm_75) and
+# Hopper (H100/H200)
+ARCHS = ("sm_70", "sm_75", "sm_90")
+
+
+def _need_arch(arch: str) -> None:
+    """Skip, saying why, when this nvcc cannot build for ``arch``."""
+    listed = subprocess.run([nvcc_path(), "--list-gpu-arch"], capture_output=True, text=True)
+    if f"compute_{arch[3:]}" not in listed.stdout.split():
+        pytest.skip(f"this nvcc cannot build for {arch} (it lists {listed.stdout.split()})")
+
+
 @needs_nvcc
-def test_every_generated_cuda_source_compiles_to_ptx_without_doubles():
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_generated_cuda_source_compiles_to_ptx_without_doubles(arch):
+    _need_arch(arch)
     for name, src in snncc.generate(_nets(), "cuda").items():
-        ptx = nvcc_compile(src, name, "sm_80", kind="ptx").read_text()
-        assert ".entry update_hidden" in ptx
+        ptx = nvcc_compile(src, name, arch, kind="ptx").read_text()
+        assert ".entry simulate" in ptx
         assert not re.search(r"\.f64\b", ptx), "a double crept into the float32 kernels"
 
 
@@ -74,14 +89,18 @@ def _train_net(sparse=False):
 
 
 @needs_nvcc
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("regularizer", ["moving", "sequence"])
-def test_training_kernels_compile_for_cuda(regularizer):
+def test_training_kernels_compile_for_cuda(regularizer, arch):
+    _need_arch(arch)
     rule = snncc.rules.EProp(readout="output", regularizer=regularizer, c_reg=0.1)
     src = snncc.generate(_train_net(sparse=True), "cuda", rule=rule, optimizer=snncc.optim.Adam())
     for name, text in src.items():
-        ptx = nvcc_compile(text, name, "sm_80", kind="ptx").read_text()
-        for kernel in ("backward_hidden", "accumulate_in_hid", "optimize_hid_hid", "error_output"):
-            assert f".entry {kernel}" in ptx
+        ptx = nvcc_compile(text, name, arch, kind="ptx").read_text()
+        kernels = ("forward", "evaluate", "transpose_spikes", "backward_hidden", "backward_output")
+        kernels += ("accumulate_in_hid", "accumulate_hid_out", "reduce_output", "optimize")
+        for kernel in kernels:
+            assert f".entry {kernel}(" in ptx, kernel
         assert not re.search(r"\.f64\b", ptx)
 
 

@@ -22,8 +22,10 @@ def static_shape(buf: Buffer, B: int) -> tuple[int, ...] | None:
 
 
 def shape_for(buf: Buffer, B: int, T: int) -> tuple[int, ...]:
-    """Shape of a T-dependent buffer (records, histories) for a run of T steps."""
-    return tuple(B if d == "B" else T if d == "T" else int(d) for d in buf.shape)
+    """Shape of a T-dependent buffer (records, histories) for a run of T steps ("TW": the
+    32-bit words that hold one bit per step)."""
+    steps = {"B": B, "T": T, "TW": (T + 31) // 32}
+    return tuple(steps[d] if isinstance(d, str) else int(d) for d in buf.shape)
 
 
 class Program:

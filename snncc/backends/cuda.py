@@ -1,8 +1,9 @@
 """CUDA backend: nvcc builds a cubin (cached by content hash), PyCUDA loads it on one device.
 
-Each step launches one kernel per population from a host loop; nothing is allocated or copied
-per step. Buffers are reached through one device-side pointer table, so kernels take
-(table, t, T) and a launch costs the same whatever the network.
+A pass launches the kernels its manifest lists, each once: the time loop runs inside the
+persistent forward kernel, so there is no per-step host work (codegen/cuda_layout.py).
+Buffers are reached through one device-side pointer table, so kernels take (table, B, T) and a
+launch costs the same whatever the network.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from snncc.backends.base import Program
 from snncc.backends.cache import build_dir, content_hash, publish, trusted_file
 from snncc.backends.diagnostics import explain
+from snncc.codegen.cuda_layout import SHARED_DEFAULT
 from snncc.codegen.plan import KernelPlan
 from snncc.errors import CompileError, SnnccError
 from snncc.files import atomic_write
@@ -99,7 +101,7 @@ class CudaProgram(Program):
 
     def _prepare(self, plan: KernelPlan) -> dict[str, object]:
         """The prepared function of every kernel the manifest names (arguments: the pointer
-        table and two ints, (B, T) or, for kernels launched per step, (t, T))."""
+        table, B and T), allowed the dynamic shared memory its launches ask for."""
         out = {}
         for launches in plan.manifest.values():
             for launch in launches:
@@ -107,6 +109,9 @@ class CudaProgram(Program):
                     f = self.module.get_function(launch.name)
                     f.prepare("Pii")
                     out[launch.name] = f
+                if launch.shared > SHARED_DEFAULT:  # above 48 KiB only when asked for
+                    attr = self.drv.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES
+                    out[launch.name].set_attribute(attr, launch.shared)
         return out
 
     # --- memory ---------------------------------------------------------------
@@ -157,46 +162,31 @@ class CudaProgram(Program):
         self.drv.memcpy_htod(self._table, table)
 
     # --- running ----------------------------------------------------------------
-    def _grid(self, launch, B: int) -> tuple[int, int]:
-        grid = tuple(B if g == "B" else int(g) for g in launch.grid) + (1,)
-        return grid[0], grid[1]
+    def _grid(self, launch, B: int) -> tuple[int, ...]:
+        return tuple(B if g == "B" else int(g) for g in launch.grid)
 
     def run(self, pass_name: str, B: int, T: int) -> None:
-        """The manifest's kernels of ``pass_name``; a run of per-step kernels is launched step
-        by step (each step's kernels in order), the others once. Asynchronous: copies back
-        (get) wait for the stream, so several devices driven from one process work at once."""
+        """The manifest's kernels of ``pass_name``, in order, each launched once. Asynchronous:
+        copies back (get) wait for the stream, so several devices driven from one process work
+        at once."""
         launches = self.plan.manifest.get(pass_name)
         if launches is None:
             raise SnnccError(f"the CUDA program has no pass '{pass_name}'")
         table = np.intp(int(self._table))
         self.context.push()
         try:
-            k = 0
-            while k < len(launches):
-                if not launches[k].per_step:
-                    self._call(launches[k], B, table, B, T)
-                    k += 1
-                    continue
-                end = k
-                while end < len(launches) and launches[end].per_step:
-                    end += 1
-                for t in range(T):  # the time loop: each step's kernels in order
-                    for launch in launches[k:end]:
-                        self._call(launch, B, table, t, T)
-                k = end
+            for launch in launches:
+                self.kernels[launch.name].prepared_async_call(
+                    self._grid(launch, B),
+                    (launch.block, 1, 1),
+                    self.stream,
+                    table,
+                    np.int32(B),
+                    np.int32(T),
+                    shared_size=launch.shared,
+                )
         finally:
             self.context.pop()
-
-    def _call(self, launch, B: int, table, a: int, T: int) -> None:
-        self.kernels[launch.name].prepared_async_call(
-            self._grid(launch, B),
-            (launch.block, 1, 1),
-            self.stream,
-            table,
-            np.int32(a),
-            np.int32(T),
-            shared_size=launch.shared,
-        )
 
 
 class _Alloc:

@@ -17,12 +17,12 @@ from snncc.errors import ModelError
 from snncc.model.network import Network, Population, Projection
 from snncc.symbolic.integrate import DT, DiscreteUpdate, discretize
 
-Dim = int | str  # "B" (batch) or "T" (steps) or a number
+Dim = int | str  # "B" (batch), "T" (steps), "TW" (words of one bit per step) or a number
 
 
 @dataclass
 class Buffer:
-    """A device array. ``shape`` may contain "B" and "T"; ``init`` fills it at allocation.
+    """A device array. ``shape`` may contain "B", "T" and "TW"; ``init`` fills it at allocation.
 
     The buffer owns its layout: :meth:`index` writes the C index of an element from the shape
     (the batch dimension's stride is the compiled capacity ``Bcap``), and a scalar table names
