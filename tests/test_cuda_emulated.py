@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import snncc
+from snncc import init, neurons
 from tests.cudaemu.fixture import assert_bit_identical, emulated_module, same_in_every_order
-from tests.test_cuda import _nets, _train_net
+from tests.test_cuda import DELAY_CASES, _delay_net, _nets, _train_net
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -814,3 +815,97 @@ def test_emulated_evaluate_matches_the_cpu(cuda_emulator):
     assert got["accuracy"] == want["accuracy"]
     np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-6)
     np.testing.assert_array_equal(gpu.predict(x), cpu.predict(x))
+
+
+@pytest.mark.parametrize("case", DELAY_CASES)
+def test_emulated_delays_match_the_cpu(cuda_emulator, case):
+    """Delays 0-5 (and mixed) from inputs, earlier, later and the same population: the forward
+    pass gives the CPU's bits, the gradients agree to 1e-5, in every thread/block order."""
+    net = _delay_net(DELAY_CASES[case])
+    rng = np.random.default_rng(5)
+    x, y = _x(rng, 3, 60, n=40, p=0.12), rng.integers(0, 4, 3)
+    rule = snncc.rules.EProp(readout="output", c_reg=0.05, feedback="random")
+    cpu, gpu = (snncc.compile(net, batch_size=3, backend=b, rule=rule) for b in ("cpu", "cuda"))
+    keys = ["hidden", "lif", "hidden.v", "hidden.a", "lif.v", "output.v"]
+    want = cpu.run(x, record=keys)
+    assert want["hidden"].sum() > 0 and want["lif"].sum() > 0  # the delayed paths carry spikes
+    assert_bit_identical(same_in_every_order(lambda: gpu.run(x, record=keys)), want)
+    g_cpu = cpu.gradients(x, y)
+    g_gpu = same_in_every_order(lambda: gpu.gradients(x, y))
+    for k in g_cpu:
+        scale = np.abs(g_cpu[k]).max()
+        assert scale > 0, k
+        assert np.abs(g_gpu[k] - g_cpu[k]).max() / scale < 1e-5, k
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_delayed_spikes_arrive_when_the_delays_say(request, backend):
+    """Against the definition (a spike of step t arrives at t + delay), on both backends: one
+    input spike at step 4 travels input -> relay (2) -> sink_a (0), sink_b (3), and through
+    relay2, declared earlier, (1) -> sink_d (2); input -> sink_c (4)."""
+    if backend == "cuda":
+        request.getfixturevalue("cuda_emulator")
+    net = snncc.Network(dt=1.0)
+    inp = net.add_input("input", 1)
+    relay2 = net.add_population("relay2", 1, neurons.LIF())
+    relay = net.add_population("relay", 1, neurons.LIF())
+    sink = neurons.LeakyIntegrator(tau=1e9, bias=False)  # holds what arrived
+    sinks = {n: net.add_population(n, 1, sink) for n in ("sink_a", "sink_b", "sink_c", "sink_d")}
+    net.connect(inp, relay, weight=1.0, delay=2)  # v = 1 > 0.6: one spike, then below threshold
+    net.connect(relay, sinks["sink_a"], weight=1.0, delay=0)
+    net.connect(relay, sinks["sink_b"], weight=1.0, delay=3)
+    net.connect(inp, sinks["sink_c"], weight=1.0, delay=4)
+    net.connect(relay, relay2, weight=1.0, delay=1)
+    net.connect(relay2, sinks["sink_d"], weight=1.0, delay=2)
+    x = np.zeros((1, 16, 1), np.uint8)
+    x[0, 4, 0] = 1
+    keys = ["relay", "relay2", *(f"{n}.v" for n in sinks)]
+    rec = snncc.compile(net, batch_size=1, backend=backend).run(x, record=keys)
+    first = {k: np.flatnonzero(v[0, :, 0]).tolist() for k, v in rec.items()}
+    assert first["relay"] == [6] and first["relay2"] == [7]
+    arrival = {"sink_a": 6, "sink_b": 9, "sink_c": 8, "sink_d": 9}
+    for name, step in arrival.items():
+        assert first[f"{name}.v"][0] == step, name
+
+
+def test_emulated_shared_memory_above_48k_is_asked_for(cuda_emulator):
+    """A ring of 801 steps of 512 neurons needs 51 KiB of shared memory: the program raises
+    the kernel's limit (a GPU refuses the launch otherwise, and so does the emulator)."""
+    from snncc.codegen import cuda_layout
+
+    net = snncc.Network(dt=1.0, seed=1)
+    inp = net.add_input("input", 40)
+    hid = net.add_population("hidden", 512, neurons.LIF())
+    net.connect(inp, hid, weight=init.Normal(0.5, 0.5))
+    net.connect(hid, hid, weight=init.Normal(0.0, 0.1), delay=800)
+    model = snncc.compile(net, batch_size=2, backend="cuda")
+    (launch,) = model.plan.manifest["simulate"]
+    assert launch.shared > cuda_layout.SHARED_DEFAULT
+    x = _x(np.random.default_rng(7), 2, 12, n=40, p=0.2)
+    want = snncc.compile(net, batch_size=2, backend="cpu").run(x, record=["hidden", "hidden.v"])
+    assert_bit_identical(model.run(x, record=["hidden", "hidden.v"]), want)
+    kernel = model.programs[0].kernels["simulate"]
+    kernel.set_attribute(cuda_emulator.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, 0)
+    with pytest.raises(cuda_emulator.LogicError, match="dynamic shared memory"):
+        model.run(x, record=["hidden"])
+
+
+def test_emulated_rings_too_big_for_shared_memory_live_in_global_memory(cuda_emulator, monkeypatch):
+    from snncc.codegen import cuda_layout
+
+    monkeypatch.setattr(cuda_layout, "RING_SHARED_LIMIT", 0)  # every ring that has a buffer
+    net = _delay_net({**DELAY_CASES["mixed"], "hid_hid": 2})
+    rule = snncc.rules.EProp(readout="output", c_reg=0.05, feedback="random")
+    gpu = snncc.compile(net, batch_size=3, backend="cuda", rule=rule)
+    rings = cuda_layout.layout(gpu.plan).rings
+    assert not rings["hidden"].shared and not rings["lif"].shared
+    assert "hidden_ring" in gpu.sources()["network.cu"].split("ring_hidden =")[1].split(";")[0]
+    rng = np.random.default_rng(8)
+    x, y = _x(rng, 3, 50, n=40, p=0.12), rng.integers(0, 4, 3)
+    cpu = snncc.compile(net, batch_size=3, backend="cpu", rule=rule)
+    keys = ["hidden", "lif", "output.v"]
+    assert_bit_identical(same_in_every_order(lambda: gpu.run(x, record=keys)), cpu.run(x, keys))
+    g_cpu, g_gpu = cpu.gradients(x, y), gpu.gradients(x, y)
+    for k in g_cpu:
+        scale = np.abs(g_cpu[k]).max()
+        assert scale > 0 and np.abs(g_gpu[k] - g_cpu[k]).max() / scale < 1e-5, k
