@@ -29,7 +29,7 @@ RING_SHARED_LIMIT = 64 << 10
 SHARED_MAX = 96 << 10
 #: Spikes whose weight rows (or Q rows) are loaded together before being added in order: the
 #: loads are in flight at once, so a step costs about one memory latency per group, not per spike.
-SPIKE_GROUP = 4
+SPIKE_GROUP = 8
 #: Threads of the weight-update kernel's blocks (one launch for every parameter).
 OPT_THREADS = 256
 #: Threads per block of the hidden backward kernel (one thread per (b, j)).
