@@ -172,19 +172,38 @@ class CudaProgram(Program):
         launches = self.plan.manifest.get(pass_name)
         if launches is None:
             raise SnnccError(f"the CUDA program has no pass '{pass_name}'")
-        table = np.intp(int(self._table))
         self.context.push()
         try:
             for launch in launches:
-                self.kernels[launch.name].prepared_async_call(
-                    self._grid(launch, B),
-                    (launch.block, 1, 1),
-                    self.stream,
-                    table,
-                    np.int32(B),
-                    np.int32(T),
-                    shared_size=launch.shared,
-                )
+                self._launch(launch, B, T)
+        finally:
+            self.context.pop()
+
+    def _launch(self, launch, B: int, T: int) -> None:
+        self.kernels[launch.name].prepared_async_call(
+            self._grid(launch, B),
+            (launch.block, 1, 1),
+            self.stream,
+            np.intp(int(self._table)),
+            np.int32(B),
+            np.int32(T),
+            shared_size=launch.shared,
+        )
+
+    def timed_run(self, pass_name: str, B: int, T: int) -> list[tuple[str, float]]:
+        """``run`` with a CUDA event before and after each launch: (kernel, milliseconds) in
+        launch order (benchmarks/gpu_model.py; NaN on the emulator, which has no GPU time)."""
+        launches = self.plan.manifest[pass_name]
+        self.context.push()
+        try:
+            marks = [self.drv.Event().record(self.stream)]
+            for launch in launches:
+                self._launch(launch, B, T)
+                marks.append(self.drv.Event().record(self.stream))
+            marks[-1].synchronize()
+            return [
+                (launch.name, marks[k].time_till(marks[k + 1])) for k, launch in enumerate(launches)
+            ]
         finally:
             self.context.pop()
 

@@ -30,8 +30,14 @@ SHARED_MAX = 96 << 10
 #: Spikes whose weight rows (or Q rows) are loaded together before being added in order: the
 #: loads are in flight at once, so a step costs about one memory latency per group, not per spike.
 SPIKE_GROUP = 8
-#: Threads of the weight-update kernel's blocks (one launch for every parameter).
+#: Threads of the weight-update kernel's blocks (one launch for every parameter), and of the
+#: kernel adding the batch parts of the weight gradients.
 OPT_THREADS = 256
+#: Threads a weight-gradient kernel should expose (about 1024 per SM of a large GPU): a
+#: projection with fewer presynaptic units cuts the batch into parts (at most MAX_PARTS), so
+#: that it keeps enough loads in flight and each block's serial walk is shorter.
+ACCUMULATE_THREADS = 128 * 1024
+MAX_PARTS = 16
 #: Threads per block of the hidden backward kernel (one thread per (b, j)).
 BACKWARD_THREADS = 128
 
@@ -54,12 +60,20 @@ class Ring:
 
 @dataclass(frozen=True)
 class Accumulate:
-    """The weight-gradient kernel of one trained projection: a block per presynaptic unit."""
+    """The weight-gradient kernel of one trained projection: a block per presynaptic unit and
+    part of the batch; the parts' sums are added in part order (``sum_parts``) when there are
+    several."""
 
     name: str
     threads: int
     per_thread: int  # postsynaptic neurons (dense) or synapses of a row (sparse) per thread
     q_buffer: str  # the Q of the postsynaptic population, (B, T, n_post)
+    parts: int = 1  # the batch is cut into this many parts, a block each
+
+    @property
+    def partial(self) -> str:
+        """The buffer of the parts' sums, (parts, size) (only when parts > 1)."""
+        return f"gsum_{self.name}"
 
 
 @dataclass
@@ -77,6 +91,7 @@ class CudaLayout:
     readout_threads: int = 32
     opt_blocks: list[tuple[int, int]] = field(default_factory=list)  # per parameter [start, end)
     opt_threads: int = OPT_THREADS
+    sum_blocks: list[tuple[int, int]] = field(default_factory=list)  # per split projection
     spike_group: int = SPIKE_GROUP
 
     def ring_slot(self, pop: str, step: str) -> str:
@@ -97,6 +112,10 @@ def add_buffers(plan: KernelPlan) -> dict:
             pop = plan.pop(name)
             # unit i's spikes over the batch and the steps: bit t % 32 of word [i, b, t / 32]
             plan.add(Buffer(rows_buffer(name), "unsigned", (pop.size, "B", "TW"), "history"))
+        for a in layout(plan).accumulate.values():
+            if a.parts > 1:
+                size = plan.buffer(f"grad_{a.name}").shape[0]
+                plan.add(Buffer(a.partial, "float", (a.parts, size), "scratch"))
     return {"cu": layout(plan)}
 
 
@@ -139,13 +158,25 @@ def layout(plan: KernelPlan) -> CudaLayout:
     out.readout_threads = _warps(K)
     for q in tr.projections:
         out.accumulate[q.name] = _accumulate(plan, q)
-    start = 0
-    for _, _, size in tr.params:
-        end = start + max(1, -(-size // OPT_THREADS))
-        out.opt_blocks.append((start, end))
-        start = end
+    out.opt_blocks = _block_ranges([size for _, _, size in tr.params])
+    split = [a for a in out.accumulate.values() if a.parts > 1]
+    out.sum_blocks = _block_ranges([_size(plan, plan.proj(a.name)) for a in split])
     _check_shared(out)
     return out
+
+
+def _block_ranges(sizes: list[int]) -> list[tuple[int, int]]:
+    """Consecutive block ranges [start, end) of OPT_THREADS threads covering each size."""
+    out, start = [], 0
+    for size in sizes:
+        end = start + max(1, -(-size // OPT_THREADS))
+        out.append((start, end))
+        start = end
+    return out
+
+
+def _size(plan: KernelPlan, q: ProjectionPlan) -> int:
+    return plan.buffer(f"{q.name}_w").shape[0] if q.sparse else q.n_pre * q.n_post
 
 
 def _check_shared(out: CudaLayout) -> None:
@@ -158,14 +189,29 @@ def _check_shared(out: CudaLayout) -> None:
 
 
 def _accumulate(plan: KernelPlan, q: ProjectionPlan) -> Accumulate:
-    q_buffer = f"{q.post}_Q"
     if q.sparse:
         rowptr = plan.buffer(f"{q.name}_rowptr").init
         widest = int(max(rowptr[1:] - rowptr[:-1], default=0)) if len(rowptr) > 1 else 0
-        threads = _warps(widest)
-        return Accumulate(q.name, threads, max(1, -(-widest // threads)), q_buffer)
-    threads = _warps(q.n_post)
-    return Accumulate(q.name, threads, -(-q.n_post // threads), q_buffer)
+    else:
+        widest = q.n_post
+    threads = _warps(widest)
+    per_thread = max(1, -(-widest // threads))
+    parts = batch_parts(q.n_pre, threads, plan.batch_size)
+    return Accumulate(q.name, threads, per_thread, f"{q.post}_Q", parts)
 
 
-__all__ = ["CudaLayout", "Ring", "Accumulate", "add_buffers", "layout", "rows_buffer"]
+def batch_parts(n_pre: int, threads: int, batch: int) -> int:
+    """Parts of the batch for a weight-gradient kernel of ``n_pre`` blocks of ``threads``."""
+    want = -(-ACCUMULATE_THREADS // (n_pre * threads))
+    return max(1, min(MAX_PARTS, batch, want))
+
+
+__all__ = [
+    "Accumulate",
+    "CudaLayout",
+    "Ring",
+    "add_buffers",
+    "batch_parts",
+    "layout",
+    "rows_buffer",
+]

@@ -124,7 +124,10 @@ def _cuda_manifest(plan) -> dict[str, list[Launch]]:
         for h in tr.hidden.values()
     ]
     for q in tr.projections:
-        backward.append(Launch(f"accumulate_{q.name}", (q.n_pre,), cu.accumulate[q.name].threads))
+        a = cu.accumulate[q.name]
+        backward.append(Launch(f"accumulate_{q.name}", (q.n_pre, a.parts), a.threads))
+    if cu.sum_blocks:  # the batch parts of the weight gradients, added in part order
+        backward.append(Launch("sum_parts", (cu.sum_blocks[-1][1],), OPT_THREADS))
     if r.params:
         backward.append(Launch(f"reduce_{r.name}", (1,), cu.readout_threads))
     out |= {
