@@ -923,3 +923,52 @@ def test_emulated_gradients_without_batch_parts_match_the_cpu(cuda_emulator):
     for k in g_cpu:
         scale = np.abs(g_cpu[k]).max()
         assert scale > 0 and np.abs(g_gpu[k] - g_cpu[k]).max() / scale < 1e-5, k
+
+
+def test_emulated_inputs_are_uploaded_ahead_and_train_the_same(cuda_emulator, monkeypatch):
+    """fit: each device's next chunk (and the next batch's first) is staged through pinned
+    memory on a copy stream while the current one runs; the weights are the CPU's."""
+    from snncc.backends.cuda import CudaProgram
+
+    flags = []
+    swap = CudaProgram.set_inputs
+
+    def spy(self, inputs, staged=False):
+        flags.append(staged)
+        return swap(self, inputs, staged)
+
+    monkeypatch.setattr(CudaProgram, "set_inputs", spy)
+    rng = np.random.default_rng(10)
+    x, y = _x(rng, 16, 40), rng.integers(0, 5, 16)
+    rule = snncc.rules.EProp(readout="output", c_reg=0.01)
+    opt = snncc.optim.Adam(1e-2)
+    cpu = snncc.compile(_train_net(), batch_size=8, backend="cpu", rule=rule, optimizer=opt)
+    gpu = snncc.compile(
+        _train_net(), batch_size=2, backend="cuda", devices=[0, 1], rule=rule, optimizer=opt
+    )
+    cpu.fit((x, y), epochs=1, batch_size=8, progress=False)
+    gpu.fit((x, y), epochs=1, batch_size=8, progress=False)
+    # 2 batches of 8, 4 per device in chunks of 2: only the very first chunks are not staged
+    assert flags == [False, False] + [True] * 6
+    for k in ("in_hid", "hid_hid", "hid_out"):
+        np.testing.assert_allclose(gpu.weights[k], cpu.weights[k], rtol=1e-5, atol=1e-6)
+
+
+def test_the_cpu_converts_no_batch_ahead(monkeypatch):
+    """The CPU's programs stage nothing, so fit converts each batch once, when it runs."""
+    from snncc.runtime.model import CompiledModel
+
+    calls = []
+    convert = CompiledModel.convert_inputs
+
+    def spy(self, x, n_steps=None):
+        calls.append(len(x))
+        return convert(self, x, n_steps)
+
+    monkeypatch.setattr(CompiledModel, "convert_inputs", spy)
+    rng = np.random.default_rng(11)
+    x, y = _x(rng, 12, 20), rng.integers(0, 5, 12)
+    rule = snncc.rules.EProp(readout="output")
+    model = snncc.compile(_train_net(), batch_size=4, rule=rule, optimizer=snncc.optim.Adam(1e-3))
+    model.fit((x, y), epochs=1, batch_size=4, progress=False)
+    assert calls == [4, 4, 4]
