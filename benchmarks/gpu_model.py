@@ -266,15 +266,14 @@ def accumulate_cost(plan, cu, q, B: int, T: int, rates: Rates, gpu: Gpu) -> Kern
     return k
 
 
-def sum_parts_cost(plan, cu, gpu: Gpu) -> KernelCost:
-    """The batch parts of the weight gradients, added in order."""
-    k = KernelCost("sum_parts")
-    for a in cu.accumulate.values():
-        if a.parts > 1:
-            nnz = _nnz(plan, plan.proj(a.name))
-            k.hbm += nnz * 4 * (a.parts + 1)
-            k.ops += nnz * a.parts
-            k.threads += nnz
+def sum_parts_cost(plan, cu, phase: str, gpu: Gpu) -> KernelCost:
+    """The batch parts of one phase's weight gradients, added in order."""
+    k = KernelCost(f"sum_parts_{phase}")
+    for name, _, _ in cu.sum_blocks[phase]:
+        parts, nnz = cu.accumulate[name].parts, _nnz(plan, plan.proj(name))
+        k.hbm += nnz * 4 * (parts + 1)
+        k.ops += nnz * parts
+        k.threads += nnz
     k.chain = 2 * gpu.hbm_latency / gpu.clock
     return k
 
@@ -318,8 +317,8 @@ def step_costs(plan, B: int, T: int, rates: Rates, gpu: Gpu) -> list[KernelCost]
             out.append(hidden_backward_cost(plan, tr.hidden[name[9:]], B, T, gpu))
         elif name.startswith("accumulate_"):
             out.append(accumulate_cost(plan, cu, plan.proj(name[11:]), B, T, rates, gpu))
-        elif name == "sum_parts":
-            out.append(sum_parts_cost(plan, cu, gpu))
+        elif name.startswith("sum_parts_"):
+            out.append(sum_parts_cost(plan, cu, name[10:], gpu))
         elif name.startswith("reduce_"):
             out.append(reduce_cost(plan, B, gpu))
         elif name == "optimize":
@@ -461,8 +460,9 @@ def scaling(B: int, T: int, rates: Rates, gpu: Gpu, gpus: int, weak: bool, hidde
     # the readout's gradients are done before the hidden backward starts: they reduce meanwhile
     early = sum(4 * size for kind, name, size in tr.params if _of_readout(plan, kind, name))
     late = sum(4 * size for _, _, size in tr.params) - early
-    after = ("backward_", "accumulate_", "sum_parts")  # what runs after the readout's backward
-    hidden_work = sum(c.time(gpu) for c in costs if c.name.startswith(after))
+    launches = plan.manifest["gradient"]
+    start = next(k for k, launch in enumerate(launches) if launch.ready) + 1
+    hidden_work = sum(c.time(gpu) for c in costs[start : len(launches)])  # the hidden phase
     exposed = allreduce_time(late, gpus, gpu)
     exposed += max(0.0, allreduce_time(early, gpus, gpu) - hidden_work)
     total = compute + exposed

@@ -172,8 +172,9 @@ def _shd_net(hidden: int = 256) -> snncc.Network:
     return net
 
 
-def test_cuda_training_step_is_ten_launches_reading_the_input_bits():
-    """No launch per step, no float copy of the inputs, no float spike history."""
+def test_cuda_training_step_is_eleven_launches_reading_the_input_bits():
+    """No launch per step, no float copy of the inputs, no float spike history; the readout's
+    gradients are complete before the hidden backward starts (a reducer can start on them)."""
     from snncc.runtime.compiler import plan_and_render
 
     rule = snncc.rules.EProp(readout="output")
@@ -183,14 +184,20 @@ def test_cuda_training_step_is_ten_launches_reading_the_input_bits():
         "forward",
         "transpose_spikes",
         "backward_output",
+        "accumulate_hid_out",
+        "sum_parts_readout",
+        "reduce_output",
         "backward_hidden",
         "accumulate_in_hid",
         "accumulate_hid_hid",
-        "accumulate_hid_out",
-        "sum_parts",
-        "reduce_output",
+        "sum_parts_hidden",
         "optimize",
     ]
+    ready = {launch.name: launch.ready for launch in step if launch.ready}
+    assert ready == {
+        "reduce_output": ("grad_hid_out", "grad_output_bias"),
+        "sum_parts_hidden": ("grad_in_hid", "grad_hid_hid"),
+    }
     assert step[0].grid == ("B",) and step[0].block == 256  # a block per batch element
     per_step = [b for b in plan.buffers if "T" in b.shape]
     floats = {b.name for b in per_step if b.ctype == "float"}

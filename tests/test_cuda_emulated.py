@@ -912,13 +912,13 @@ def test_emulated_rings_too_big_for_shared_memory_live_in_global_memory(cuda_emu
 
 
 def test_emulated_gradients_without_batch_parts_match_the_cpu(cuda_emulator):
-    """Capacity 1: every weight-gradient kernel writes its gradient directly (no sum_parts)."""
+    """Capacity 1: every weight-gradient kernel writes its gradient directly (no sum_parts_*)."""
     rng = np.random.default_rng(9)
     x, y = _x(rng, 3, 70), rng.integers(0, 5, 3)
     rule = snncc.rules.EProp(readout="output", c_reg=0.05)
     cpu = snncc.compile(_train_net(), batch_size=3, backend="cpu", rule=rule)
     gpu = snncc.compile(_train_net(), batch_size=1, backend="cuda", rule=rule)
-    assert "sum_parts" not in [launch.name for launch in gpu.plan.manifest["gradient"]]
+    assert not any(launch.name.startswith("sum_parts") for launch in gpu.plan.manifest["gradient"])
     g_cpu, g_gpu = cpu.gradients(x, y), same_in_every_order(lambda: gpu.gradients(x, y))
     for k in g_cpu:
         scale = np.abs(g_cpu[k]).max()

@@ -38,6 +38,9 @@ OPT_THREADS = 256
 #: that it keeps enough loads in flight and each block's serial walk is shorter.
 ACCUMULATE_THREADS = 128 * 1024
 MAX_PARTS = 16
+#: The gradient pass in two phases: the readout's gradients are complete before the hidden
+#: populations' backward starts, so they can be all-reduced meanwhile (several GPUs).
+PHASES = ("readout", "hidden")
 #: Threads per block of the hidden backward kernel (one thread per (b, j)).
 BACKWARD_THREADS = 128
 
@@ -91,7 +94,15 @@ class CudaLayout:
     readout_threads: int = 32
     opt_blocks: list[tuple[int, int]] = field(default_factory=list)  # per parameter [start, end)
     opt_threads: int = OPT_THREADS
-    sum_blocks: list[tuple[int, int]] = field(default_factory=list)  # per split projection
+    #: per phase ("readout": the projections into the readout, "hidden": the others), the
+    #: projections cut into batch parts, with their blocks [start, end) in sum_parts_<phase>
+    sum_blocks: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+
+    def phase_projections(self, plan: KernelPlan, phase: str) -> list[ProjectionPlan]:
+        """The trained projections whose gradients the phase computes, in plan order."""
+        readout = plan.training.readout.name
+        return [q for q in plan.training.projections if (q.post == readout) == (phase == PHASES[0])]
+
     spike_group: int = SPIKE_GROUP
 
     def ring_slot(self, pop: str, step: str) -> str:
@@ -159,8 +170,13 @@ def layout(plan: KernelPlan) -> CudaLayout:
     for q in tr.projections:
         out.accumulate[q.name] = _accumulate(plan, q)
     out.opt_blocks = _block_ranges([size for _, _, size in tr.params])
-    split = [a for a in out.accumulate.values() if a.parts > 1]
-    out.sum_blocks = _block_ranges([_size(plan, plan.proj(a.name)) for a in split])
+    for phase in PHASES:
+        split = [q for q in out.phase_projections(plan, phase) if out.accumulate[q.name].parts > 1]
+        ranges = _block_ranges([_size(plan, q) for q in split])
+        if split:
+            out.sum_blocks[phase] = [
+                (q.name, a, z) for q, (a, z) in zip(split, ranges, strict=True)
+            ]
     _check_shared(out)
     return out
 

@@ -10,6 +10,7 @@ Program.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from snncc.errors import ModelError
@@ -19,12 +20,14 @@ from snncc.errors import ModelError
 class Launch:
     """One kernel launch of a pass, with the arguments (B, T). ``grid``: blocks per dimension,
     an int or "B" (the batch); ``block``: threads per block; ``shared``: dynamic shared memory
-    (bytes)."""
+    (bytes); ``ready``: the gradient buffers that are final once this launch has run (a
+    reducer may start on them)."""
 
     name: str
     grid: tuple[int | str, ...] = (1,)
     block: int = 1
     shared: int = 0
+    ready: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         shape = f" <<<{self.grid}, {self.block}, {self.shared}>>>" if self.block > 1 else ""
@@ -105,7 +108,7 @@ def _cpu_manifest(plan) -> dict[str, list[Launch]]:
 
 def _cuda_manifest(plan) -> dict[str, list[Launch]]:
     """A batch is about ten launches, none per step (see codegen/cuda_layout.py)."""
-    from snncc.codegen.cuda_layout import BACKWARD_THREADS, OPT_THREADS, layout
+    from snncc.codegen.cuda_layout import BACKWARD_THREADS, OPT_THREADS, PHASES, layout
 
     cu = layout(plan)
 
@@ -119,17 +122,24 @@ def _cuda_manifest(plan) -> dict[str, list[Launch]]:
     r = tr.readout
     backward = [Launch("transpose_spikes", ("B",), 256, cu.transpose_shared)]
     backward.append(Launch(f"backward_{r.name}", ("B",), cu.readout_threads))
-    backward += [
-        Launch(f"backward_{h.name}", (_blocks(h.size, BACKWARD_THREADS), "B"), BACKWARD_THREADS)
-        for h in tr.hidden.values()
-    ]
-    for q in tr.projections:
-        a = cu.accumulate[q.name]
-        backward.append(Launch(f"accumulate_{q.name}", (q.n_pre, a.parts), a.threads))
-    if cu.sum_blocks:  # the batch parts of the weight gradients, added in part order
-        backward.append(Launch("sum_parts", (cu.sum_blocks[-1][1],), OPT_THREADS))
-    if r.params:
-        backward.append(Launch(f"reduce_{r.name}", (1,), cu.readout_threads))
+    for phase in PHASES:  # the readout's gradients, then the hidden populations'
+        if phase == "hidden":
+            for h in tr.hidden.values():
+                grid = (_blocks(h.size, BACKWARD_THREADS), "B")
+                backward.append(Launch(f"backward_{h.name}", grid, BACKWARD_THREADS))
+        projections = cu.phase_projections(plan, phase)
+        for q in projections:
+            a = cu.accumulate[q.name]
+            backward.append(Launch(f"accumulate_{q.name}", (q.n_pre, a.parts), a.threads))
+        if phase in cu.sum_blocks:  # the batch parts of the weight gradients, added in order
+            blocks = cu.sum_blocks[phase][-1][2]
+            backward.append(Launch(f"sum_parts_{phase}", (blocks,), OPT_THREADS))
+        if phase == "readout" and r.params:
+            backward.append(Launch(f"reduce_{r.name}", (1,), cu.readout_threads))
+        ready = [f"grad_{q.name}" for q in projections]
+        ready += [f"grad_{r.name}_{p}" for p in r.params] if phase == "readout" else []
+        if ready:
+            backward[-1] = dataclasses.replace(backward[-1], ready=tuple(ready))
     out |= {
         "forward": [forward("forward")],
         "evaluate": [forward("evaluate")],  # no histories written
