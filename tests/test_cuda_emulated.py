@@ -972,3 +972,64 @@ def test_the_cpu_converts_no_batch_ahead(monkeypatch):
     model = snncc.compile(_train_net(), batch_size=4, rule=rule, optimizer=snncc.optim.Adam(1e-3))
     model.fit((x, y), epochs=1, batch_size=4, progress=False)
     assert calls == [4, 4, 4]
+
+
+def test_emulated_nccl_sums_the_devices_gradients_where_they_live(emulated_nccl, monkeypatch):
+    """SNNCC_NCCL=1, two devices, one chunk each: the gradients are all-reduced on the devices
+    (the stand-in for cupy's NCCL), the readout's as soon as the pass marks them ready, before
+    the hidden backward is launched; gradients and Adam steps equal the CPU's."""
+    from snncc.backends.cuda import CudaProgram
+
+    events = []
+    launch = CudaProgram._launch
+
+    def spy(self, what, B, T):
+        events.append((self.device.ordinal, what.name))
+        return launch(self, what, B, T)
+
+    monkeypatch.setattr(CudaProgram, "_launch", spy)
+    rng = np.random.default_rng(12)
+    x, y = _x(rng, 7, 50), rng.integers(0, 5, 7)
+    rule = snncc.rules.EProp(readout="output", c_reg=0.01)
+    opt = snncc.optim.Adam(1e-2)
+    cpu = snncc.compile(_train_net(), batch_size=7, backend="cpu", rule=rule, optimizer=opt)
+    two = snncc.compile(
+        _train_net(), batch_size=4, backend="cuda", devices=[0, 1], rule=rule, optimizer=opt
+    )
+    reducer = two._engine._device_reducer()
+    assert reducer is not None
+    collector = reducer.collector
+
+    def watched(device):
+        told = collector(device)
+
+        def on_ready(names, event):
+            events.append((device, names))  # after which launch the reducer was told
+            told(names, event)
+
+        return on_ready
+
+    monkeypatch.setattr(reducer, "collector", watched)
+    g_cpu, g_two = cpu.gradients(x, y), two.gradients(x, y)
+    for k in g_cpu:
+        assert np.abs(g_two[k] - g_cpu[k]).max() / np.abs(g_cpu[k]).max() < 1e-5, k
+    # two groups per pass (the readout's, then the hidden ones), one all-reduce per buffer
+    sizes = [size for _, _, size in two.training.params]
+    readout_sizes = [64 * 5, 5]
+    assert [c for (c,) in reducer.comms[0].clique.log] == readout_sizes + sorted(
+        set(sizes) - set(readout_sizes), key=sizes.index
+    )
+    # each device told the reducer of the readout's gradients before its hidden backward
+    # launched, and of the others after its last launch
+    readout = ("grad_hid_out", "grad_output_bias")
+    for dev in (0, 1):
+        order = [what for d, what in events if d == dev]
+        told = order.index(readout)
+        assert order[told - 1] == "reduce_output" and order[told + 1] == "backward_hidden"
+        assert order[-1] == ("grad_in_hid", "grad_hid_hid") and order[-2] == "sum_parts_hidden"
+    for _ in range(2):
+        cpu.train_batch(x, y)
+        two.train_batch(x, y)
+    for k in ("in_hid", "hid_hid", "hid_out"):
+        np.testing.assert_allclose(two.weights[k], cpu.weights[k], rtol=1e-5, atol=1e-6)
+        assert_bit_identical(two.programs[1].get(f"{k}_w"), two.programs[0].get(f"{k}_w"), k)

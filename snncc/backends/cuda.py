@@ -235,10 +235,12 @@ class CudaProgram(Program):
     def _grid(self, launch, B: int) -> tuple[int, ...]:
         return tuple(B if g == "B" else int(g) for g in launch.grid)
 
-    def run(self, pass_name: str, B: int, T: int) -> None:
+    def run(self, pass_name: str, B: int, T: int, on_ready=None) -> None:
         """The manifest's kernels of ``pass_name``, in order, each launched once. Asynchronous:
         copies back (get) wait for the stream, so several devices driven from one process work
-        at once."""
+        at once. ``on_ready(names, event)`` is called after each launch that completes gradient
+        buffers (Launch.ready), with an event recorded on the stream behind it: a reducer
+        starts on them while the rest of the pass runs."""
         launches = self.plan.manifest.get(pass_name)
         if launches is None:
             raise SnnccError(f"the CUDA program has no pass '{pass_name}'")
@@ -246,6 +248,8 @@ class CudaProgram(Program):
         try:
             for launch in launches:
                 self._launch(launch, B, T)
+                if on_ready is not None and launch.ready:
+                    on_ready(launch.ready, self.drv.Event().record(self.stream))
         finally:
             self.context.pop()
 

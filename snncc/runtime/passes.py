@@ -83,9 +83,12 @@ class PassEngine:
                 raise
             error = err
         specs, on_ready = [], None
-        n_passes = sum(len(earlier) + last for _, earlier, last in held)
         what = what or "running a batch"
         names = self.grad_names()
+        if held == "reduced":  # every device holds the sum already (DeviceReducer, NCCL)
+            grads = None if upload else {g: m.programs[0].get(g) for g in names}
+            return PassResult(grads, loss, correct, B, T)
+        n_passes = sum(len(earlier) + last for _, earlier, last in held)
         nccl = self._nccl() if with_grads and upload else None
         if nccl is not None:  # the same choice on every rank: one CUDA device each, opt-in
             values, _ = comm.reduce([loss, correct], (), error, what=what)
@@ -141,6 +144,16 @@ class PassEngine:
     # --------------------------------------------------------------- internals
     def _shape(self, grad: str) -> tuple[int, ...]:
         return static_shape(self.model.plan.buffer(grad), self.model.batch_size)
+
+    def _device_reducer(self):
+        """The DeviceReducer of this process's CUDA devices (parallel.device_reducer) where
+        asked for and usable, else None."""
+        if not hasattr(self, "_devices_reducer"):
+            from snncc.runtime.parallel import device_reducer
+
+            single = not self.model.comm.parallel
+            self._devices_reducer = device_reducer(self.model.programs) if single else None
+        return self._devices_reducer
 
     def _nccl(self):
         """The NCCL reducer (parallel.NcclReducer) where asked for and usable, else None."""
@@ -215,15 +228,24 @@ class PassEngine:
         loss, correct = 0.0, 0
         earlier: list[list] = [[] for _ in work]
         rounds = max((len(c) for _, c in work), default=0)
+        # several devices, one chunk each: their gradients can be summed where they live
+        reducer = self._device_reducer() if names and rounds == 1 else None
         # round k launches chunk k on every device first, stages chunk k + 1 (or the next
         # batch's first) for the devices that stage, then collects: GPUs overlap
         for k in range(rounds):
             live = [
                 (d, prog, chunks[k]) for d, (prog, chunks) in enumerate(work) if k < len(chunks)
             ]
-            for _, prog, (start, stop, chunk) in live:
+            for d, prog, (start, stop, chunk) in live:
                 staged = self._staged.pop(id(prog), None) is chunk
-                self._launch(prog, chunk, stop - start, y[start:stop], T, passes, staged)
+                on_ready = reducer.collector(d) if reducer is not None else None
+                self._launch(prog, chunk, stop - start, y[start:stop], T, passes, staged, on_ready)
+            if reducer is not None:
+                for prog, chunks in work:
+                    if not chunks:  # no example here: it adds zeros
+                        for g in names:
+                            prog.set(g, np.zeros(self._shape(g), np.float32))
+                reducer.reduce([bool(chunks) for _, chunks in work])
             if k + 1 < rounds:
                 for d, prog, _ in live:
                     if k + 1 < len(work[d][1]):
@@ -243,6 +265,8 @@ class PassEngine:
             (prog, earlier[d], bool(chunks) and bool(names))
             for d, (prog, chunks) in enumerate(work)
         ]
+        if reducer is not None:
+            held = "reduced"
         return (b if prep.B is None else prep.B), T, loss, correct, held
 
     def _launch(
@@ -254,9 +278,10 @@ class PassEngine:
         T: int,
         passes: Sequence[str],
         staged: bool = False,
+        on_ready=None,
     ) -> None:
         """Upload one chunk of b <= capacity examples (``staged``: its upload was begun) and
-        launch ``passes`` on ``prog``."""
+        launch ``passes`` on ``prog`` (``on_ready``: told when gradients are complete)."""
         m = self.model
         tr = m.training
         m._upload_inputs(prog, chunk, staged)
@@ -283,8 +308,11 @@ class PassEngine:
                 prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
             elif buf.role == "online" and online:  # traces and sums start at 0 every pass
                 prog.ensure(buf.name, shape_for(buf, cap, T), zero=True)
-        for name in passes:
-            prog.run(name, b, T)  # asynchronous on a GPU: devices work at the same time
+        for name in passes:  # asynchronous on a GPU: devices work at the same time
+            if on_ready is None:
+                prog.run(name, b, T)
+            else:
+                prog.run(name, b, T, on_ready=on_ready)
 
     @staticmethod
     def _collect(prog, b: int) -> tuple[float, np.ndarray]:
