@@ -328,6 +328,25 @@ def step_costs(plan, B: int, T: int, rates: Rates, gpu: Gpu) -> list[KernelCost]
     return out
 
 
+# ------------------------------------------------------------------------------ GEMM
+
+
+#: Tensor-core TF32 FLOP/s (dense) of the GPUs that have them (H200: as H100 SXM). A gradient
+#: within 1e-5 needs float32-exact products: plain TF32 (10-bit mantissa) is off by ~1e-3, so
+#: the GEMM would split Q into a TF32 high and low part ("2xTF32": the 0/1 spikes are exact in
+#: TF32; general operands need three products, "3xTF32").
+TF32 = {"H200": 495e12}
+
+
+def gemm_crossover(gpu: Gpu, passes: int | None = None) -> float:
+    """The spike density above which dW = S^T Q as a dense GEMM would beat the event-driven
+    sum: per element of S the GEMM does 2 n_post FLOPs whatever its value, the event-driven
+    kernel reads n_post floats of Q from L2 per spike. ``passes``: 2 or 3 TF32 products on
+    tensor cores, or None for float32 on the CUDA cores."""
+    rate = gpu.fp32 if passes is None else TF32[gpu.name] / passes
+    return gpu.l2 / (2 * rate)
+
+
 # ------------------------------------------------------------------------------ memory
 
 
@@ -560,6 +579,11 @@ def report(gpu_name: str = "H200", hidden: int = 256, B: int = 512, T: int = 137
         line += f", PyTorch BPTT {theirs} (its saved tensors, counted from TorchSNN)"
     except ImportError:
         line += " (PyTorch BPTT: torch is not installed here)"
+    out.append(line)
+    line = "dense GEMM for the weight gradients would win above a spike density of "
+    line += f"{gemm_crossover(gpu):.1%} (float32 CUDA cores)"
+    if gpu.name in TF32:
+        line += f", {gemm_crossover(gpu, 2):.1%} (2xTF32), {gemm_crossover(gpu, 3):.1%} (3xTF32)"
     out.append(line)
     out.append("")
     out.append(f"scaling over {gpu.name}s (data parallel, NCCL all-reduce):")

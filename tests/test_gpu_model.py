@@ -113,3 +113,9 @@ def test_the_report_says_prediction_and_shows_emulated_times_as_not_available(cu
     assert "PREDICTED" in text and "not measured" in text
     assert "measured ms" in text and "n/a" in text  # the emulator has no GPU time
     assert "largest hidden layer" in text and "32 GPUs" in text
+
+
+def test_gemm_crossover_density():
+    # float32 GEMM: 2 FLOPs per element and postsynaptic neuron against 4 bytes of L2 per spike
+    assert gm.gemm_crossover(H200) == pytest.approx(H200.l2 / (2 * H200.fp32))
+    assert gm.gemm_crossover(H200, 2) < gm.gemm_crossover(H200, 3) < gm.gemm_crossover(H200)

@@ -27,9 +27,9 @@ What overlaps (per step, ``P`` parameters, in order p = 1..P):
    copies and host sums of p+1..P, and the metrics reduction;
 3. results are waited for in order; as soon as p is reduced it is uploaded to every local device
    (``on_ready``), overlapping the reduction of p+1..P still in flight.
-The forward/backward/accumulate kernels are not overlapped with any reduction: the generated
-``accumulate`` computes every projection's gradient in one call, so no gradient exists before
-the whole backward pass has ended (see docs/scaling.md for what would change that).
+On this host path the kernels are not overlapped with any reduction: a pass's gradients are
+copied out once it has ended. The CUDA devices of one process can instead sum them where they
+live (:class:`DeviceReducer`, NCCL), the readout's while the hidden backward still runs.
 MPICH and Open MPI progress non-blocking collectives only inside MPI calls unless an async
 progress thread is enabled (``MPIR_CVAR_ASYNC_PROGRESS=1`` / ``OMPI_MCA_opal_progress_thread``)
 or the network offloads them, so :meth:`Communicator.reduce` calls ``Testall`` on the requests
