@@ -263,7 +263,6 @@ def _population_buffers(plan: KernelPlan, p: PopulationPlan) -> None:
         # spikes as bit words: unit i of step t is bit i % 32 of word [b, t, i / 32]
         plan.add(
             Buffer(f"{p.name}_bits", "unsigned", ("B", "T", p.spike_words), "input"),
-            Buffer(f"{p.name}_z", "float", (2, "B", n), "state"),
             Buffer(f"rec_{p.name}", "unsigned", ("B", "T", p.spike_words), "record"),
         )
         return
