@@ -13,7 +13,8 @@ SHD = (700, 256, 20)
 SMNIST = (79, 256, 10)
 RATE = 0.015  # input spikes per input per 1 ms step (SHD: roughly 1-2 %)
 #: the peers beside snncc and PyTorch's dense BPTT (``torch``) in ``vs_T`` (training.SIDES)
-PEERS = ("torch-sparse", "jax", "torch-sparse-lif", "jax-lif", "snntorch")
+#: (and snncc's exact BPTT, compared with the strongest of them and with snncc eProp)
+PEERS = ("snncc-bptt", "torch-sparse", "jax", "torch-sparse-lif", "jax-lif", "snntorch")
 
 _CPU = dict(
     device="cpu",

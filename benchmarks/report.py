@@ -103,6 +103,19 @@ def headline(results: dict) -> list[str]:
             f"{side_label(side)}, is {fmt(v, unit='x')} in wall time per training batch "
             f"({fmt(cpu, unit='x')} in CPU time)."
         )
+    bptt = side_rows(results, "vs_T", "snncc-bptt")
+    ours = side_rows(results, "vs_T", REFERENCE["alif"])
+    for T in sorted(T for T in bptt if T in peer_Ts and is_ok(bptt[T])):
+        best = strongest_peer(results, "alif", T)
+        if best is None:
+            continue
+        t = bptt[T]["median_s"]
+        out.append(
+            f"**snncc BPTT, ALIF network, T={T}:** the same gradients as the peers compute, "
+            f"{fmt(ratio(best[1]['median_s'], t), unit='x')} faster than the strongest peer "
+            f"({side_label(best[0])}) in wall time; it takes "
+            f"{fmt(ratio(t, ok_value(ours.get(T), 'median_s')), unit='x')} snncc eProp's time."
+        )
     return out
 
 
@@ -359,7 +372,9 @@ def _peers_tables(results: dict, gpu: bool) -> list[str]:
     parts: list[str] = []
     for network in NETWORKS:
         ours = side_rows(results, "vs_T", REFERENCE[network])
-        others = {side: side_rows(results, "vs_T", side) for side in peers_of(network)}
+        extra = [k for k, v in SIDES.items() if v.network == network and v.is_snncc]
+        extra = [k for k in extra if k not in (REFERENCE[network], "snncc-online")]
+        others = {side: side_rows(results, "vs_T", side) for side in extra + peers_of(network)}
         Ts = [T for T in sorted(ours) if T in (st.get("peer_Ts") or ())]
         if not Ts:
             continue

@@ -60,9 +60,11 @@ def _net(cfg: dict):
     return build_network(tc, int(cfg["n_in"]), int(cfg["n_out"]))
 
 
-def _rule(strategy: str):
+def _rule(strategy: str, rule: str = "eprop"):
     import snncc
 
+    if rule == "bptt":  # the same network, exact BPTT (as the peers compute)
+        return snncc.rules.BPTT(readout="output", regularizer="none")
     return snncc.rules.EProp(readout="output", regularizer="none", strategy=strategy)
 
 
@@ -139,7 +141,7 @@ def snncc_train(cfg: dict, probe: Probe) -> dict:
         net,
         batch_size=B,
         backend=cfg.get("backend", "cpu"),
-        rule=_rule(strategy),
+        rule=_rule(strategy, cfg.get("rule", "eprop")),
         optimizer=snncc.optim.Adam(1e-3),
     )
     compile_s = time.perf_counter() - t0
@@ -362,6 +364,7 @@ _SPARSE = {"peer": "torch", "input_projection": "sparse"}
 SIDES = {
     "snncc": Side(_SNNCC, "alif", "snncc eProp", {"strategy": "factorized"}),
     "snncc-online": Side(_SNNCC, "alif", "snncc eProp, online", {"strategy": "online"}),
+    "snncc-bptt": Side(_SNNCC, "alif", "snncc BPTT", {"strategy": "factorized", "rule": "bptt"}),
     "torch": Side(_TORCH, "alif", "PyTorch BPTT, dense input projection", _DENSE),
     "torch-sparse": Side(_TORCH, "alif", "PyTorch BPTT, sparse input projection", _SPARSE),
     "jax": Side(_JAX, "alif", "JAX BPTT (jit + lax.scan)"),

@@ -11,6 +11,7 @@ from snncc.errors import (
     ShapeError,
     SnnccError,
     TrainingError,
+    UnknownNameError,
 )
 from snncc.model import init, neurons
 from snncc.model.network import Network, Population, Projection
@@ -35,6 +36,7 @@ __all__ = [
     "ShapeError",
     "SnnccError",
     "TrainingError",
+    "UnknownNameError",
     "compile",
     "generate",
     "init",

@@ -28,22 +28,26 @@ __all__ = ["CliError", "build_parser", "load_spec", "main"]
 
 # ----------------------------------------------------------------------------- spec files
 def load_spec(path: str | Path, name: str = "net") -> object:
-    """Run the user's spec file and return the object it binds to ``name`` (a Network).
+    """Run the user's spec file and return the object it binds to ``name`` (a Network)."""
+    return _network(run_spec(path), Path(path), name)
+
+
+def run_spec(path: str | Path) -> dict:
+    """Run the user's spec file (it is the user's own Python program, run like ``python
+    SPEC.py``) and return its namespace.
 
     The file runs as a module named ``__snncc_spec__`` (so an ``if __name__ == "__main__":``
     block does not run), with its own folder on ``sys.path`` so it can import its neighbours.
     """
-    from snncc.model.network import Network
-
     path = Path(path)
     if not path.is_file():
         raise CliError(
-            f"spec file '{path}' not found; give the path of a Python file that defines '{name}'"
+            f"spec file '{path}' not found; give the path of a Python file that defines 'net'"
         )
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
     try:
-        namespace = runpy.run_path(str(path), run_name="__snncc_spec__")
+        return runpy.run_path(str(path), run_name="__snncc_spec__")
     except SnnccError as err:
         raise CliError(f"{path}: {err}") from err
     except SystemExit as err:
@@ -57,6 +61,11 @@ def load_spec(path: str | Path, name: str = "net") -> object:
             sys.path.remove(folder)
         except ValueError:
             pass
+
+
+def _network(namespace: dict, path: Path, name: str = "net") -> object:
+    from snncc.model.network import Network
+
     if name not in namespace:
         raise CliError(
             f"{path} does not define '{name}'; end it with e.g. "
@@ -108,31 +117,56 @@ def add_inspect(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also print the kernel plan (buffers and discrete updates)",
     )
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="generate the training kernels too (error, backward, accumulate, optimiser), for "
+        "the spec's `rule` and `optimizer` if it defines them, else --rule with its defaults "
+        "and Adam; writes training.txt (the rule's equations, derived traces included)",
+    )
+    parser.add_argument(
+        "--rule",
+        choices=("eprop", "bptt"),
+        default="eprop",
+        help="with --train and no `rule` in the spec: EProp or BPTT, readout 'output' or the "
+        "network's one non-spiking population (default: eprop)",
+    )
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    """Write the generated sources, the kernel plan and each population's discrete update."""
+    """Write the generated sources, the kernel plan, each population's discrete update and,
+    with --train, the training kernels and the rule's derived equations."""
     import jinja2
 
-    import snncc
-    from snncc.codegen.plan import build_plan
+    from snncc.runtime.compiler import plan_and_render
 
-    net = load_spec(args.spec)
+    namespace = run_spec(args.spec)
+    net = _network(namespace, Path(args.spec))
+    rule = optimizer = None
+    if args.train:
+        rule, optimizer = _training_of(namespace, args.spec)
+        rule = rule if rule is not None else _default_rule(net, args.rule)
     try:
-        sources = snncc.generate(net, args.backend, args.batch_size)
+        plan, tp, sources = plan_and_render(net, args.batch_size, args.backend, rule, optimizer)
     except jinja2.TemplateNotFound as err:
         raise CliError(f"the {args.backend} backend has no template '{err.name}' yet") from None
-    plan = build_plan(net, args.batch_size)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} is a file; give a folder for the sources")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise CliError(f"cannot create output folder '{out}': {err.strerror}") from None
     files: dict[str, str] = dict(sources)
     files["plan.txt"] = str(plan) + "\n"
+    files["manifest.txt"] = "".join(
+        f"{name}: {', '.join(str(k) for k in kernels)}\n" for name, kernels in plan.manifest.items()
+    )
     for pop in plan.populations:
         if pop.update is not None:
             files[f"update_{pop.name}.txt"] = str(pop.update) + "\n"
+    if tp is not None:
+        files["training.txt"] = str(tp) + "\n"
     written = []
     for name, text in files.items():
         path = out / name
@@ -145,6 +179,34 @@ def run_inspect(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     return 0
+
+
+def _training_of(namespace: dict, path: str) -> tuple[object, object]:
+    """The spec's own `rule` (or None) and `optimizer` (else Adam with its defaults)."""
+    from snncc.symbolic.eprop import RuleOptions
+    from snncc.symbolic.optim import SGD, Adam
+
+    rule, optimizer = namespace.get("rule"), namespace.get("optimizer")
+    if rule is not None and not isinstance(rule, RuleOptions):
+        raise CliError(f"{path}: 'rule' is a {type(rule).__name__}, not snncc.rules.EProp/BPTT")
+    if optimizer is not None and not isinstance(optimizer, (Adam, SGD)):
+        raise CliError(f"{path}: 'optimizer' is a {type(optimizer).__name__}, not Adam/SGD")
+    return rule, optimizer if optimizer is not None else Adam()
+
+
+def _default_rule(net, kind: str):
+    """EProp()/BPTT() reading out 'output', or the network's one non-spiking population."""
+    import snncc
+
+    readouts = [p.name for p in net.populations.values() if not p.model.spiking]
+    name = "output" if "output" in readouts else (readouts[0] if len(readouts) == 1 else None)
+    if name is None:
+        raise CliError(
+            "--train: which population is the readout? The spec has "
+            f"{len(readouts)} non-spiking populations ({', '.join(readouts) or 'none'}); define "
+            "`rule = snncc.rules.EProp(readout=...)` in the spec"
+        )
+    return (snncc.rules.BPTT if kind == "bptt" else snncc.rules.EProp)(readout=name)
 
 
 # ---------------------------------------------------------------------------------- main

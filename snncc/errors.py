@@ -41,3 +41,11 @@ class CliError(SnnccError):
 
 class NIRError(SnnccError, ValueError):
     """A NIR graph cannot be imported, or a network cannot be exported to NIR; names the node."""
+
+
+class UnknownNameError(SnnccError, KeyError):
+    """A key a compiled model does not have (``model.weights["x"]``, ``model.params["x"]``);
+    also a KeyError, so those mappings behave like dicts (``in``, ``get``)."""
+
+    def __str__(self) -> str:  # KeyError would show the message with quotes around it
+        return str(self.args[0]) if self.args else ""

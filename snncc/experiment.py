@@ -54,6 +54,7 @@ class TrainConfig:
     refractory: float = 5.0
     validation: float = 0.1
     export_nir: str | None = None
+    rule: str = "eprop"
 
 
 def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
@@ -69,6 +70,14 @@ def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
     elif cfg.model == "alif":
         cell = neurons.ALIF(
             tau_m=20.0, tau_a=cfg.tau_a, beta=0.0174, v_th=0.6, refractory=cfg.refractory
+        )
+    elif cfg.model == "adlif":  # SE-adLIF (Baronig et al. 2024), its parameters trained
+        cell = neurons.AdLIF(
+            tau_m=20.0,
+            tau_w=cfg.tau_a,
+            v_th=0.6,
+            refractory=cfg.refractory,
+            trainable=("tau_m", "tau_w", "a", "b"),
         )
     else:
         cell = neurons.LIF(tau_m=20.0, v_th=0.6, refractory=cfg.refractory)
@@ -137,9 +146,17 @@ def add_train(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--model",
-        choices=["alif", "lif"],
+        choices=["alif", "lif", "adlif"],
         default=None,
-        help="hidden neuron model (default: alif)",
+        help="hidden neuron model: alif (LSNN), lif, or adlif (SE-adLIF, its time constants and "
+        "adaptation trained per neuron) (default: alif)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=["eprop", "bptt"],
+        default=None,
+        help="learning rule: eprop (Bellec et al.) or bptt (exact surrogate-gradient BPTT of "
+        "the same update) (default: eprop)",
     )
     p.add_argument(
         "--recurrent",
@@ -236,18 +253,20 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
     if args.resume:
         run = Path(args.resume)
         if not run.is_dir():
-            raise CliError(f"--resume {run}: no such run directory")
+            what = "is a file, not a run directory" if run.exists() else "no such run directory"
+            raise CliError(f"--resume {run}: {what}; give the run's directory (its --out)")
         try:
             saved = json.loads((run / "config.json").read_text())
             cfg = TrainConfig(**saved)
+            _check_saved(cfg)
         except FileNotFoundError:
             raise CliError(
                 f"--resume {run}: it has no config.json; is it a run directory?"
             ) from None
         except (ValueError, TypeError) as err:
             raise CliError(
-                f"--resume {run}: its config.json is not readable ({err}); restore it or start "
-                "a new run"
+                f"--resume {run}: its config.json is damaged or not a run's configuration "
+                f"({err}); restore it or start a new run"
             ) from None
         for key, value in given.items():
             if key not in RESUMABLE and value != getattr(cfg, key):
@@ -267,6 +286,41 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
     out = args.out or f"runs/{args.dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     values = {**asdict(TrainConfig()), **d, **given, "out": out, "model": model}
     return TrainConfig(**{k: values[k] for k in asdict(TrainConfig())})
+
+
+def _check_saved(cfg: TrainConfig) -> None:
+    """A resumed run's config.json, checked like the flags that wrote it: a hand-edited value
+    is refused here, naming the file, not deep inside the network builder."""
+    checks = {
+        "neurons": positive_int,
+        "epochs": count,
+        "batch_size": positive_int,
+        "lr": positive_float,
+        "tau_a": positive_float,
+        "validation": fraction,
+        "seed": count,
+    }
+    for key, check in checks.items():
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"'{key}' is {value!r}, not a number")
+        try:
+            check(str(value))
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(f"'{key}': {err}") from None
+    choices = {"dataset": list(DEFAULTS), "model": ["alif", "lif"], "backend": ["cpu", "cuda"]}
+    for key, options in choices.items():
+        if getattr(cfg, key) not in options:
+            raise ValueError(f"'{key}' is {getattr(cfg, key)!r}, not one of {', '.join(options)}")
+    if not isinstance(cfg.recurrent, bool):
+        raise ValueError(f"'recurrent' is {cfg.recurrent!r}, not true or false")
+    if cfg.devices is not None:
+        if not isinstance(cfg.devices, list) or not all(type(d) is int for d in cfg.devices):
+            raise ValueError(f"'devices' is {cfg.devices!r}, not a list of device numbers")
+        try:
+            devices(",".join(map(str, cfg.devices)))
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(f"'devices': {err}") from None
 
 
 def _check_out(run: Path) -> None:
@@ -323,7 +377,10 @@ def _train(args: argparse.Namespace, comm) -> int:
     run = Path(args.resume or cfg.out)
     ckpt = run / "checkpoint.snncc"
     if args.resume and not ckpt.is_file():
-        raise CliError(f"--resume {run}: it has no checkpoint.snncc (no epoch finished?)")
+        raise CliError(
+            f"--resume {run}: it has no checkpoint.snncc (no epoch finished?); start the run "
+            "again in a new --out"
+        )
     if not args.resume:
         comm.guarded(lambda: _check_out(run), "checking --out", run=comm.is_root)
     try:
@@ -344,12 +401,10 @@ def _train(args: argparse.Namespace, comm) -> int:
         remaining = max(cfg.epochs - done, 0)
         say(f"resuming {run} after epoch {done}; {remaining} epochs to go")
     else:
-        if comm.is_root:
-            run.mkdir(parents=True, exist_ok=True)
-            (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         share = comm.max_share(cfg.batch_size)  # the global batch is split by rank first
         per_device = max(1, -(-share // len(cfg.devices or [0])))
-        rule = snncc.rules.EProp(readout="output", c_reg=cfg.c_reg, f_target=10.0)
+        rules = {"eprop": snncc.rules.EProp, "bptt": snncc.rules.BPTT}
+        rule = rules[cfg.rule](readout="output", c_reg=cfg.c_reg, f_target=10.0)
         model = snncc.compile(
             net,
             batch_size=per_device,
@@ -362,12 +417,16 @@ def _train(args: argparse.Namespace, comm) -> int:
             ),
             devices=cfg.devices,
         )
+        if comm.is_root:  # only now: a run that failed to start (e.g. bad devices) leaves no
+            run.mkdir(parents=True, exist_ok=True)  # config.json that blocks its --out
+            (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         remaining = cfg.epochs
     kind = "recurrent" if cfg.recurrent else "feed-forward"
     ranks = f", {comm.size} MPI ranks" if comm.parallel else ""
     held = f", validating on {len(val)}" if val is not None else ""
     say(
-        f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train}{held} with eProp, "
+        f"training {cfg.model.upper()} x {cfg.neurons} ({kind}) on {train}{held} with "
+        f"{'eProp' if cfg.rule == 'eprop' else 'BPTT'}, "
         f"backend {cfg.backend}{ranks}; run directory {run}"
     )
 
@@ -471,9 +530,10 @@ def plot_run(run: Path, model, test, cfg: TrainConfig, final: dict) -> None:
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
     for k, ax in enumerate(axes[0]):
         v = rec["output.v"][k]
-        for c in range(v.shape[1]):
-            bold = c == test.y[k]
-            ax.plot(v[:, c], lw=2.2 if bold else 0.8, label=f"class {c} (true)" if bold else None)
+        others = [c for c in range(v.shape[1]) if c != test.y[k]]
+        for c in others:
+            ax.plot(v[:, c], lw=0.8, label="other classes" if c == others[0] else None)
+        ax.plot(v[:, test.y[k]], lw=2.2, color="k", label=f"class {test.y[k]} (true)")
         ax.set(xlabel="time step", ylabel="readout v", title=f"test example {k}, label {test.y[k]}")
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(f"readout traces; {title}")

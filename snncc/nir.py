@@ -7,8 +7,8 @@ discretisation; docs/nir.md gives every equation, the reset semantics and the pe
 
 The ``nir`` package is imported only when one of these functions runs, so ``import snncc`` does
 not need it. Node types are handled through two tables: ``NEURONS`` (a NIR neuron node <-> an
-snncc model) and ``EDGE_NODES`` (nodes that sit on a connection: Linear, Affine; a Delay node
-joins them once snncc has synaptic delays).
+snncc model) and ``EDGE_NODES`` (nodes that sit on a connection: Linear, Affine, and Delay,
+which becomes the projection's delay).
 """
 
 from __future__ import annotations
@@ -70,8 +70,6 @@ _EXPORTABLE = ", ".join(f"snncc.neurons.{n}" for n in NEURONS)
 
 #: NIR nodes snncc cannot import yet, and why.
 _UNSUPPORTED = {
-    "Delay": "snncc has no synaptic delays yet, so a Delay node cannot be imported "
-    "(it will become a projection's delay when snncc has them)",
     "CubaLI": "snncc has no current-based leaky integrator model yet",
     "Threshold": "a bare Threshold node has no state; use a LIF or IF node",
     "Scale": "a Scale node is not supported; fold the scale into the weights of a Linear node",
@@ -143,7 +141,14 @@ def export(
         weight = np.ascontiguousarray(q.weight.T, dtype=np.float32)  # NIR: (n_out, n_in)
         b = bias.pop(q.post.name, None)  # a population's bias rides on its first projection
         nodes[q.name] = nir.Affine(weight=weight, bias=b) if b is not None else nir.Linear(weight)
-        edges += [(q.pre.name, q.name), (q.name, q.post.name)]
+        default = 0 if q.pre.index < q.post.index else 1  # what a reader does without a Delay
+        if q.delay != default:  # a Delay node after the weights, in the graph's time
+            delay = _identifier(f"{q.name}_delay", nodes)
+            step = float(net.dt if euler_dt is None else euler_dt)
+            nodes[delay] = nir.Delay(np.full(q.post.size, q.delay * step))
+            edges += [(q.pre.name, q.name), (q.name, delay), (delay, q.post.name)]
+        else:
+            edges += [(q.pre.name, q.name), (q.name, q.post.name)]
     if bias:
         name = next(iter(bias))
         raise NIRError(
@@ -281,18 +286,20 @@ def _euler_tau(decay: float, euler_dt: float) -> np.float32:
 
 
 def _check_delays(projections: list, graph) -> None:
-    """snncc delivers a projection one step late when its source is declared at or after its
-    target; NIR readers delay exactly the edges that close cycles. Refuse a mismatch."""
+    """Without a delay of its own, snncc delivers a projection one step late when its source is
+    declared at or after its target; NIR readers delay exactly the edges that close cycles.
+    Refuse a mismatch (an explicit delay is a Delay node, exported as such)."""
     nodes, edges = _flatten(_nir(), graph)
     conns = _connections(nodes, edges)
     _, late = _order(nodes, conns)
     for q in projections:
-        if q.delayed != (q.name in {c.name for c in late}):
-            when = "one step late" if q.delayed else "in the same step"
+        behind = q.pre.index >= q.post.index
+        if behind != (q.name in {c.name for c in late}):
+            when = "one step late" if behind else "in the same step"
             raise NIRError(
                 f"export: projection '{q.name}' ({q.pre.name} -> {q.post.name}) is delivered "
                 f"{when} in snncc (declaration order), but a NIR reader would deliver it "
-                f"{'in the same step' if q.delayed else 'one step late'}; declare the "
+                f"{'in the same step' if behind else 'one step late'}; declare the "
                 "populations in the order spikes flow from the inputs"
             )
 
@@ -308,6 +315,7 @@ class _Connection:
     weight: np.ndarray | None = None  # (n_target, n_source); None: one-to-one identity
     bias: np.ndarray | None = None
     name: str = ""
+    delay: np.ndarray | None = None  # a Delay node's delay per channel, in the graph's time
 
 
 def _apply_weight(conn: _Connection, node_name: str, node, bias) -> None:
@@ -327,12 +335,37 @@ def _apply_weight(conn: _Connection, node_name: str, node, bias) -> None:
     conn.bias = None if bias is None else np.asarray(bias)
 
 
-#: NIR nodes that sit on a connection, and how each changes it. (A Delay node would set the
-#: connection's delay here.)
+def _apply_delay(conn: _Connection, node_name: str, node) -> None:
+    delay = np.asarray(node.delay, np.float64).reshape(-1)
+    conn.delay = delay if conn.delay is None else conn.delay + delay
+
+
+#: NIR nodes that sit on a connection, and how each changes it.
 EDGE_NODES: dict[str, Callable] = {
     "Linear": lambda conn, name, node: _apply_weight(conn, name, node, None),
     "Affine": lambda conn, name, node: _apply_weight(conn, name, node, node.bias),
+    "Delay": _apply_delay,
 }
+
+
+def _delay_steps(conn: _Connection, dt: float, late: bool) -> int | None:
+    """The projection's delay in steps: a Delay node's time / dt (one value for all channels),
+    or None (snncc's default: the step itself, one step late for a connection closing a cycle).
+    A delay of 0 on a cycle is one step: the state of the loop's neurons has to carry it."""
+    if conn.delay is None:
+        return None
+    steps = conn.delay / dt
+    if not np.all(np.isfinite(steps)) or np.any(steps < 0):
+        raise NIRError(f"load: Delay on '{conn.name}' has a negative or non-finite delay")
+    rounded = np.round(steps)
+    if np.ptp(rounded) != 0 or not np.allclose(steps, rounded, rtol=0, atol=1e-6):
+        raise NIRError(
+            f"load: the Delay on '{conn.name}' is {conn.delay.tolist()} (in the graph's time), "
+            f"which is not one whole number of steps of dt={dt:g} for all channels; snncc has "
+            "one delay per projection, a whole number of steps"
+        )
+    d = int(rounded[0])
+    return max(d, 1) if late else d
 
 
 def load(
@@ -379,7 +412,7 @@ def load(
         raise NIRError(f"load: reset '{reset}' is not one of {', '.join(neurons.RESETS)}")
     nodes, edges = _flatten(nir, graph)
     conns = _connections(nodes, edges)
-    order, _ = _order(nodes, conns)
+    order, late = _order(nodes, conns)
     sizes = {name: _size(name, nodes[name]) for name in order}
     biases = _biases(conns, sizes)
     net = Network(dt=float(dt), seed=seed)
@@ -415,6 +448,7 @@ def load(
             names[conn.target],
             name=_identifier(conn.name, taken),
             weight=np.ascontiguousarray(weight),
+            delay=_delay_steps(conn, float(dt), any(conn is c for c in late)),
         )
     return net
 
@@ -499,9 +533,15 @@ def _connections(nodes: dict, edges: list[tuple[str, str]]) -> list[_Connection]
                         )
                     continue
                 if nt in _BY_NIR_TYPE:
-                    conns.append(_Connection(src, nxt, list(conn.via), conn.weight, conn.bias))
+                    conns.append(
+                        _Connection(
+                            src, nxt, list(conn.via), conn.weight, conn.bias, "", conn.delay
+                        )
+                    )
                     continue
-                step = _Connection(src, "", [*conn.via, nxt], conn.weight, conn.bias)
+                step = _Connection(
+                    src, "", [*conn.via, nxt], conn.weight, conn.bias, "", conn.delay
+                )
                 EDGE_NODES[nt](step, nxt, nodes[nxt])
                 stack.append(step)
     # in the order of the graph's edges (which nir.write keeps; node order it does not), so

@@ -5,7 +5,7 @@ references). Small network: 20 inputs, 30 ALIF, 4 outputs, T = 50.
     python tests/mpi_worker.py fit OUT --epochs E [--resume]
     python tests/mpi_worker.py fail OUT --rank R [--step S]   (rank R's device fails at step S)
     python tests/mpi_worker.py raise OUT --rank R             (rank R raises outside training)
-    python tests/mpi_worker.py save-fails OUT                 (rank 0 cannot write its checkpoint)
+    python tests/mpi_worker.py save-fails OUT                 (rank 0's checkpoint write fails)
 
 Rank 0 writes OUT/weights.npz (and OUT/losses.json); every call of the checkpoint writer
 appends its rank to OUT/writers.txt.
@@ -104,6 +104,21 @@ def record_writers(out: Path) -> None:
     checkpoint.write_archive = logged
 
 
+def fail_writes() -> None:
+    """Make this rank's checkpoint writes fail half-way, as a full disk would."""
+    import errno
+
+    from snncc.files import atomic_file
+    from snncc.runtime import checkpoint
+
+    def disk_full(path, meta, arrays):
+        with atomic_file(path, durable=True) as fh:
+            fh.write(b"PK\x03\x04 the first bytes of a zip")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    checkpoint.write_archive = disk_full
+
+
 def main(argv: list[str] | None = None) -> None:
     from snncc.runtime.parallel import world
 
@@ -130,8 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     ckpt = out / "checkpoint.snncc"
     if args.mode in ("fit", "save-fails"):
         m = snncc.load(ckpt) if args.resume else model(capacity(args.batch, args.devices))
-        if args.mode == "save-fails":
-            ckpt = out  # a directory: rank 0 cannot write it
+        if args.mode == "save-fails" and comm.is_root:
+            fail_writes()
         hist = m.fit(dataset(), epochs=args.epochs, batch_size=args.batch, seed=5,
                      checkpoint=str(ckpt), progress=False)  # fmt: skip
         losses = [h["loss"] for h in hist]

@@ -241,3 +241,50 @@ def test_python_dash_m_snncc(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "network.cpp").exists() and "network.cpp" in proc.stdout
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_inspect_train_writes_the_training_kernels_and_the_rule(tmp_path, backend):
+    spec = write_spec(tmp_path, ALIF_SPEC)
+    out = tmp_path / "gen"
+    argv = ["inspect", str(spec), "--out", str(out), "--backend", backend, "--train"]
+    assert cli.main(argv) == 0
+    source = (out / ("network.cpp" if backend == "cpu" else "network.cu")).read_text()
+    wanted = {
+        "cpu": ["snncc_forward_backward", "snncc_accumulate", "snncc_optimize", "readout 'output'"],
+        "cuda": ["backward_hidden", "accumulate_in_hid", "optimize_hid_hid", "error_output"],
+    }[backend]
+    for part in wanted:
+        assert part in source, part
+    training = (out / "training.txt").read_text()
+    assert "eProp rule equations" in training and "eps_a <-" in training  # derived traces
+    assert "Adam: m <-" in training
+    manifest = (out / "manifest.txt").read_text()
+    assert "gradient:" in manifest and "optimize:" in manifest
+
+
+def test_inspect_train_uses_the_rule_and_optimizer_the_spec_defines(tmp_path):
+    spec = write_spec(
+        tmp_path,
+        ALIF_SPEC
+        + "\nrule = snncc.rules.BPTT(readout='output')\noptimizer = snncc.optim.SGD(0.1)\n",
+    )
+    out = tmp_path / "gen"
+    assert cli.main(["inspect", str(spec), "--out", str(out), "--train"]) == 0
+    source = (out / "network.cpp").read_text()
+    assert "exact: dLoss/dz through 'hid_hid'" in source  # BPTT's signal, not eProp's
+    assert "SGD: w <-" in (out / "training.txt").read_text()
+
+
+def test_inspect_train_without_a_clear_readout_says_what_to_define(tmp_path, capsys):
+    spec = write_spec(
+        tmp_path,
+        ALIF_SPEC
+        + "\nnet.add_population('other', 2, neurons.LeakyIntegrator())\n"
+        "net.connect(hid, 'other', weight=0.1)\n".replace("output", "out2"),
+    )
+    text = spec.read_text().replace('"output", 3', '"out2", 3')
+    spec.write_text(text)
+    assert cli.main(["inspect", str(spec), "--out", str(tmp_path / "g"), "--train"]) == 1
+    err = capsys.readouterr().err
+    assert "which population is the readout" in err and "rule = snncc.rules.EProp(readout=" in err

@@ -728,6 +728,8 @@ GRADIENT_CASES = {
     "sequence-mixed": (_nets, dict(regularizer="sequence", feedback="random")),
     "moving-sparse-input": (lambda: _train_net(sparse=True), dict(regularizer="moving")),
     "mse-dense": (_train_net, dict(regularizer="sequence", loss="mse")),
+    # NEST's mean over the counted steps: every gradient scaled on the device
+    "average-gradient": (_train_net, dict(average_gradient=True, error_start=20)),
 }
 
 

@@ -435,8 +435,12 @@ def test_cosine_learning_rate_schedule_reaches_the_kernel() -> None:
     expected[3] = 0.02 + 0.04 * (1 + np.cos(3 * np.pi / 4))
     assert [sgd.scalars(s)[0] for s in range(1, 7)] == pytest.approx(expected)
     assert snncc.optim.Adam(1e-3).scalars(10)[0] == 1e-3  # no decay by default
-    for bad in (dict(decay_steps=-1), dict(lr_end=0.2), dict(lr_end=-0.1)):
-        with pytest.raises(ModelError, match="decay_steps >= 0 and 0 <= lr_end <= lr"):
+    for bad, why in (
+        (dict(decay_steps=-1), "decay_steps must be an integer >= 0"),
+        (dict(lr_end=0.2), "lr_end=0.2 is above lr=0.1"),
+        (dict(lr_end=-0.1), "lr_end must be a finite number >= 0"),
+    ):
+        with pytest.raises(ModelError, match=why):
             snncc.optim.SGD(0.1, **bad)
     d = data(1)
     rule = snncc.rules.EProp(regularizer="none")

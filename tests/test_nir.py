@@ -300,7 +300,7 @@ def test_round_trip_through_a_file_is_bit_identical(tmp_path):
     assert list(back.projections) == list(net.projections)
     for name, q in net.projections.items():
         np.testing.assert_array_equal(back.projections[name].weight, q.weight)
-        assert back.projections[name].delayed == q.delayed
+        assert back.projections[name].delay == q.delay
     for name, pop in net.populations.items():
         other = back.populations[name].model
         assert other.name == pop.model.name and set(other.params) == set(pop.model.params)
@@ -379,7 +379,6 @@ def test_missing_dt_is_an_error_that_says_what_to_do():
 @pytest.mark.parametrize(
     ("node", "message"),
     [
-        (nir.Delay(delay=np.ones(3)), "no synaptic delays yet"),
         (nir.Threshold(threshold=np.ones(3)), "Threshold node"),
         (nir.Scale(scale=np.ones(3)), "Scale node"),
     ],
@@ -502,3 +501,45 @@ def test_snncc_train_export_nir(tmp_path, capsys):
         np.testing.assert_array_equal(back.projections[name].weight, model.weights[name])
     assert main(["train", "--export-nir", str(path), "--epochs", "1"]) == 1  # ALIF: refused
     assert "--export-nir needs --model lif" in capsys.readouterr().err
+
+
+def _delayed_network() -> snncc.Network:
+    """Explicit delays forward, recurrent and into the readout (Delay nodes in NIR)."""
+    net = snncc.Network(dt=0.5, seed=3)
+    inp = net.add_input("inp", N_IN)
+    a = net.add_population("a", N_HID, neurons.NIRLIF(tau=6.0, v_threshold=0.5, r=3.0))
+    out = net.add_population("out", N_OUT, neurons.LI(tau=12.0, r=2.0))
+    net.connect(inp, a, name="in_a", weight=init.Normal(0.4, 0.5), delay=3)
+    net.connect(a, a, name="a_a", weight=init.Normal(0.0, 0.3), delay=4)
+    net.connect(a, out, name="a_out", weight=init.Normal(0.0, 0.4), delay=2)
+    return net
+
+
+def test_delays_round_trip_through_delay_nodes_bit_identically(tmp_path):
+    net = _delayed_network()
+    path = tmp_path / "delayed.nir"
+    graph = snncc.nir.export(net, path)
+    delays = {k: v for k, v in graph.nodes.items() if isinstance(v, nir.Delay)}
+    assert sorted(delays) == ["a_a_delay", "a_out_delay", "in_a_delay"]
+    np.testing.assert_array_equal(delays["in_a_delay"].delay, np.full(N_HID, 3 * 0.5))
+    back = snncc.nir.load(path, dt=net.dt, integration="exact")
+    assert {n: q.delay for n, q in back.projections.items()} == {"in_a": 3, "a_a": 4, "a_out": 2}
+    x = (np.random.default_rng(0).random((2, 60, N_IN)) < 0.3).astype(np.uint8)
+    keys = ["a", "out.v"]
+    want = snncc.compile(net, batch_size=2).run(x, record=keys)
+    got = snncc.compile(back, batch_size=2).run(x, record=keys)
+    for k in keys:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    assert want["a"].any()
+
+
+def test_a_delay_node_that_is_no_whole_number_of_steps_is_refused():
+    graph = _graph(
+        {**_io(), "w": nir.Linear(weight=np.ones((3, 2))),
+         "d": nir.Delay(np.array([1.0, 1.0, 2.5])), "lif": _lif()},
+        [("in", "w"), ("w", "d"), ("d", "lif"), ("lif", "out")],
+    )  # fmt: skip
+    with pytest.raises(snncc.NIRError, match=r"not one whole number of steps of dt=1"):
+        snncc.nir.load(graph, dt=1.0)
+    with pytest.raises(snncc.NIRError, match=r"one delay per projection"):
+        snncc.nir.load(graph, dt=0.5)  # 2, 2 and 5 steps: whole, but not one value

@@ -205,8 +205,10 @@ def test_checkpoint_written_by_rank0_only_and_resumable(mpiexec, tmp_path) -> No
 def test_a_failed_checkpoint_write_stops_every_rank(mpiexec, tmp_path) -> None:
     proc = run_ranks(mpiexec, 2, WORKER, "save-fails", str(tmp_path))
     assert proc.returncode != 0
-    assert "rank 0 failed while finishing epoch 1: IsADirectoryError" in proc.stderr
-    assert not list(tmp_path.parent.glob(f".{tmp_path.name}.*.tmp")), "a partial file was left"
+    assert "rank 0 failed while finishing epoch 1: OSError" in proc.stderr
+    assert "No space left on device" in proc.stderr
+    assert not (tmp_path / "checkpoint.snncc").exists()
+    assert not list(tmp_path.glob(".checkpoint.snncc.*.tmp")), "a partial file was left"
 
 
 def test_snncc_train_under_mpiexec(mpiexec, tmp_path) -> None:

@@ -181,13 +181,14 @@ def test_max_and_min_of_three_arguments_nest():
 @pytest.mark.parametrize(
     "expr, expected",
     [
-        (x**2, "x*x"),
-        (x**3, "x*x*x"),
-        (x**4, "x*x*x*x"),
+        (x**2, "(x*x)"),
+        (x**3, "(x*x*x)"),
+        (x**4, "(x*x*x*x)"),
         (x**-1, "(1.0F/(x))"),
         (x**-2, "(1.0F/(x*x))"),
         (x**-3, "(1.0F/(x*x*x))"),
-        ((x + y) ** 2, "(x + y)*(x + y)"),
+        ((x + y) ** 2, "((x + y)*(x + y))"),
+        (y / x**2, "y/(x*x)"),  # a product in a denominator stays one operand
     ],
     ids=str,
 )
@@ -199,9 +200,12 @@ def test_small_integer_powers_are_expanded_into_products(expr, expected):
 
 def test_expanded_powers_keep_their_meaning_numerically():
     vals = {"x": np.float32(1.7), "y": np.float32(-0.3)}
-    for expr in [x**2, x**3, x**4, x**-2, (x + y) ** 2, (x - y) ** -3, 2 * x**2 * y]:
+    exprs = [x**2, x**3, x**4, x**-2, (x + y) ** 2, (x - y) ** -3, 2 * x**2 * y]
+    # powers in a denominator (e.g. the derivative of exp(-dt/tau) by tau): once printed a/x*x
+    exprs += [y / x**2, y * sp.exp(-x) / x**2, 1 / (1 + x * y) ** 2, x / (y**2 * x**3)]
+    for expr in exprs:
         code = print_c(expr).replace("F", "")
-        got = eval(code, {}, dict(vals))  # plain arithmetic on known text; never user input
+        got = eval(code, {"expf": np.exp}, dict(vals))  # our printer's arithmetic, never user text
         want = float(expr.subs({x: 1.7, y: -0.3}))
         assert got == pytest.approx(want, rel=1e-6), (expr, code)
 

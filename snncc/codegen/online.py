@@ -47,6 +47,10 @@ def add_online(plan: KernelPlan, tp: TrainingPlan) -> None:
         return
     if np.ptp(plan.buffer("filter_decay").init) != 0:  # one filter for all readout units
         return
+    if any(h.signal_delay or h.params for h in tp.hidden.values()):
+        # no online form here for a delayed readout (its signal arrives after the chunk's
+        # synapse sweep) or for trained neuron parameters
+        return
     C = ONLINE_CHUNK
     pres = {q.pre for q in tp.projections if not q.pre_is_input}
     online = OnlinePlan(C, [p.name for p in plan.populations if p.name in pres])

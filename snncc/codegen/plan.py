@@ -14,6 +14,7 @@ import numpy as np
 import sympy as sp
 
 from snncc.errors import ModelError
+from snncc.model.equations import FLOAT32_MAX
 from snncc.model.network import Network, Population, Projection
 from snncc.symbolic.integrate import DT, DiscreteUpdate, discretize
 
@@ -73,6 +74,7 @@ class PopulationPlan:
     init: dict[str, float] = field(default_factory=dict)
     ring: int = 0  # steps of spikes kept (bit words) for delayed projections from here
     trainable: list[str] = field(default_factory=list)  # the model's trainable parameters
+    positive: list[str] = field(default_factory=list)  # parameters that must stay > 0
 
     @property
     def spiking(self) -> bool:
@@ -209,6 +211,7 @@ def _population_plan(net: Network, pop: Population) -> PopulationPlan:
     pp.values = values = parameter_values(upd, pop.model.params, float(net.dt), where)
     # trainable parameters are per neuron even when they start out equal
     pp.trainable = list(pop.model.trainable)
+    pp.positive = list(pop.model.positive)
     pp.per_neuron = [
         k for k, v in values.items() if isinstance(v, np.ndarray) or k in pop.model.trainable
     ]
@@ -222,9 +225,24 @@ def parameter_values(
     """What a population's kernels read: its parameters, ``dt`` (Euler/RK updates use it like a
     parameter) and the hoisted constants evaluated from them."""
     values: dict[str, float | np.ndarray] = {**params, "dt": dt}
+    for name, value in params.items():
+        _check_float32(name, value, where, "parameter")
     for name, expr in upd.constants.items():
         values[name] = _evaluate(expr, values, dt, where, name)
+        _check_float32(name, values[name], where, f"precomputed constant (= {expr})")
     return values
+
+
+def _check_float32(name: str, value: float | np.ndarray, where: str, what: str) -> None:
+    """The kernels read every value as float32: one beyond its range would silently be inf."""
+    big = np.abs(np.asarray(value, np.float64)) > FLOAT32_MAX
+    if big.any():
+        shown = float(np.asarray(value).reshape(-1)[np.argmax(big.reshape(-1))])
+        raise ModelError(
+            f"{where}: {what} {name} = {shown:g} is beyond float32's range "
+            f"(+-{FLOAT32_MAX:.3g}), which the kernels compute in; change the "
+            "parameters"
+        )
 
 
 def _evaluate(expr: sp.Expr, values: dict, dt: float, where: str, name: str) -> float | np.ndarray:

@@ -71,7 +71,9 @@ class Float32Printer(C99CodePrinter):
         if exp.is_Integer and 0 < abs(int(exp)) <= _MAX_EXPANDED_POWER:
             b = self.parenthesize(base, 100)  # always bracket the base
             prod = "*".join([f"({self._print(base)})" if not base.is_Atom else b] * abs(int(exp)))
-            return prod if exp > 0 else f"(1.0F/({prod}))"
+            # bracketed: the power is one operand wherever the Mul printer puts it, a/x**2
+            # included (unbracketed it printed a/x*x, which is a)
+            return f"({prod})" if exp > 0 else f"(1.0F/({prod}))"
         if exp == sp.Rational(1, 2):
             return f"sqrtf({self._print(base)})"
         if exp == -sp.Rational(1, 2):

@@ -49,6 +49,8 @@ class Target:
     #: count. 8 parts balance 2-8 threads; each costs one gradient-sized buffer and one add.
     grad_parts: int = 0
     ring_delays: bool = True  # delays of 2+ steps (and delayed reads of earlier populations)
+    exact_rules: bool = True  # BPTT (its signal crosses populations)
+    neuron_params: bool = True  # trained parameters of spiking populations
     #: "module:function" adding the target's own buffers to a plan (after training was added)
     #: and returning extra template names; "" for none
     prepare: str = ""
@@ -68,13 +70,15 @@ TARGETS: dict[str, Target] = {
         sources=("network.cu",),
         program="snncc.backends.cuda:CudaProgram",
         prepare="snncc.codegen.cuda_layout:add_buffers",
+        exact_rules=False,
+        neuron_params=False,
     ),
 }
 
 
 def get_target(name: object) -> Target:
     if name not in TARGETS:
-        raise ModelError(f"unknown backend {name!r}; choose one of {', '.join(TARGETS)}")
+        raise ModelError(f"unknown backend '{name}'; choose one of {', '.join(TARGETS)}")
     return TARGETS[name]
 
 

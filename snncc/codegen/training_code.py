@@ -14,7 +14,7 @@ from snncc.codegen.names import cname, comment
 from snncc.codegen.plan import KernelPlan, PopulationPlan
 from snncc.codegen.printer import Float32Printer, float_literal, kernel_printer
 from snncc.codegen.render import flat_assign, param_loads
-from snncc.codegen.training_plan import HiddenPlan, TrainingPlan
+from snncc.codegen.training_plan import POSITIVE_FLOOR, HiddenPlan, TrainingPlan
 from snncc.model.equations import symbol
 from snncc.symbolic.eprop import RuleEquations
 from snncc.symbolic.loss import EK, YSUM
@@ -37,6 +37,10 @@ class HiddenCode:
     feedback: str  # buffer holding B (N x K), row-major
     spike_at: str  # C expression (float) of the spike z of neuron j at step t, from history
     q_at: str  # where Q of (b, t, j) is stored (a target that does not fuse it)
+    param_grads: list[tuple[str, str]] = field(default_factory=list)  # (param, dLoss/dp at t)
+    signal_delay: int = 0  # eProp: the learning signal of step t is the error of t + delay
+    outgoing: list = field(default_factory=list)  # exact rules: ProjectionPlans its spikes leave
+    q_ring: int = 1  # steps of Q kept
     online: dict = field(default_factory=dict)  # the online strategy's pieces (online.py)
 
 
@@ -138,6 +142,13 @@ def hidden_code(plan: KernelPlan, tp: TrainingPlan, hp: HiddenPlan) -> HiddenCod
         body = " + ".join(terms) or "0.0F"
         rec.append(f"_lam{k} = {body};  // {ts.states[k]}")
     q_terms = [f"_lam{k} * ({pc.doprint(ts.c[k])})" for k in range(n) if ts.c[k] != 0]
+    # a trained parameter p: lam^t . dM^t/dp, and w^t psi^t dmargin/dp for the spike's own p
+    param_grads = []
+    for name in hp.params:
+        terms = [f"_lam{k} * ({pc.doprint(e)})" for k, e in enumerate(ts.param_c[name]) if e != 0]
+        if ts.param_g.get(name, 0) != 0:
+            terms.append(f"_w * ({pg.doprint(ts.param_g[name])})")
+        param_grads.append((name, " + ".join(terms) or "0.0F"))
     q_name = f"{p.name}_Q"
     q_at = plan.buffer(q_name).at("b", "t", "j") if q_name in {b.name for b in plan.buffers} else ""
     return HiddenCode(
@@ -154,6 +165,10 @@ def hidden_code(plan: KernelPlan, tp: TrainingPlan, hp: HiddenPlan) -> HiddenCod
         hp.feedback,
         spike_history(plan, p, "t"),
         q_at,
+        param_grads,
+        hp.signal_delay,
+        [plan.proj(q) for q in hp.outgoing],
+        hp.q_ring,
     )
 
 
@@ -218,8 +233,10 @@ def training_context(plan: KernelPlan, tp: TrainingPlan, target) -> dict:
         "readout_params": param_loads(rp),
         "optimizer": optimizer_code(tp.optimizer) if tp.optimizer is not None else None,
         "sizes": {name: size for kind, name, size in tp.params if kind == "weight"},
-        "param_buffer": {f"{r.name}_{p}": f"{r.name}_p_{p}" for p in r.params},
+        "param_buffer": {name: f"{pop}_p_{p}" for name, (pop, p) in tp.owners.items()},
+        "param_sizes": {name: size for kind, name, size in tp.params if kind == "param"},
         "masked": {q.name: q.masked for q in tp.projections},
+        "floors": {name: float_literal(POSITIVE_FLOOR) for name in tp.positive},
         "exp_term": kernel_printer().doprint(sp.exp(symbol("_y") - symbol("_ymax"))),
         "pre_update": {},
         "online_block": 128,  # online: postsynaptic neurons per block of the synapse sweep

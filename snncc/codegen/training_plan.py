@@ -22,6 +22,10 @@ from snncc.symbolic.eprop import PSI, PSI_PREV, EProp, RuleEquations, derive_tra
 from snncc.symbolic.integrate import I_SYN, SPIKE_PREV
 from snncc.symbolic.loss import LossEquations, loss_equations
 
+#: A trained parameter that must stay > 0 (a time constant, a threshold) is clamped to at least
+#: this after each optimiser step (in its own units: ms for a time constant).
+POSITIVE_FLOOR = 1e-3
+
 
 @dataclass
 class ReadoutPlan:
@@ -36,14 +40,19 @@ class ReadoutPlan:
 
 @dataclass
 class HiddenPlan:
-    """A spiking population whose incoming weights are trained."""
+    """A spiking population with a backward recursion (its incoming weights or its own
+    parameters are trained, or, for an exact rule, its spikes carry the gradient)."""
 
     name: str
     size: int
     states: list[str]
     needs: list[str]  # per-step quantities the traces read back: psi, states, isyn
-    feedback: str  # buffer of B (n_hidden x n_readout)
+    feedback: str  # eProp: buffer of B (n_hidden x n_readout); exact rules: ""
     reg: str  # "moving", "sequence" or "none"
+    params: list[str] = field(default_factory=list)  # its own trained parameters
+    signal_delay: int = 0  # eProp: its spikes reach the readout this many steps later
+    outgoing: list[str] = field(default_factory=list)  # exact: projections its spikes leave by
+    q_ring: int = 1  # steps of its Q kept (a later step's Q is an earlier one's signal)
 
 
 @dataclass
@@ -67,6 +76,8 @@ class TrainingPlan:
     online: OnlinePlan | None = None
     history_pops: list[str] = field(default_factory=list)  # populations with a z history
     rule_values: dict[str, float] = field(default_factory=dict)  # dt, tau_reg, c_reg, f_target
+    positive: list[str] = field(default_factory=list)  # trained parameters kept > 0
+    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # param -> (pop, name)
 
     def __str__(self) -> str:
         lines = [str(self.equations), "  " + str(self.readout.loss).replace("\n", "\n  ")]
@@ -88,6 +99,9 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
     if rp.spiking:
         raise ModelError(f"EProp: readout '{rp.name}' must be non-spiking (e.g. LeakyIntegrator)")
     eqs = rule.equations()
+    name = type(rule).__name__
+    if rule.exact and not target.exact_rules:
+        raise ModelError(f"{name}: the {target.name} backend has no {name} yet; use backend='cpu'")
     trained = [q for q in plan.projections if q.trainable]
     if not trained:
         raise ModelError("EProp: no trainable projection in the network")
@@ -138,13 +152,15 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
         Buffer(
             "rule_scalars",
             "float",
-            (4,),
+            (5,),
             "rule",
             np.array(
-                [rule.error_start, rule.c_reg, rule_values["f_target"], rule.tau_reg],
+                [rule.error_start, rule.c_reg, rule_values["f_target"], rule.tau_reg, 1.0],
                 dtype=np.float32,
             ),
-            slots=("error_start", "c_reg", "f_target", "tau_reg"),
+            # grad_scale: every gradient is multiplied by it (1, or 1/(T - error_start) for
+            # average_gradient; set per pass by the runtime)
+            slots=("error_start", "c_reg", "f_target", "tau_reg", "grad_scale"),
         ),
     )
     for p in readout_params:
@@ -153,6 +169,7 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
             Buffer(f"grad_{rp.name}_{p}", "float", (K,), "grad"),
         )
         tp.params.append(("param", f"{rp.name}_{p}", K))
+        tp.owners[f"{rp.name}_{p}"] = (rp.name, p)
     history = {q.pre for q in trained if target.input_history or not q.pre_is_input}
     history |= {h.name for h in hidden}
     tp.history_pops = [p.name for p in plan.populations if p.name in history]
@@ -163,10 +180,37 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
             plan.add(Buffer(f"hist_{name}_zbits", "unsigned", words, "history"))
         else:
             plan.add(Buffer(f"hist_{name}_z", "float", ("B", "T", hp.size), "history"))
+    if rule.exact:  # every spiking population carries the gradient back through its spikes
+        hidden = [p for p in plan.populations if p.spiking and not p.is_input]
     for hp in hidden:
-        ts = derive_traces(hp.name, hp.update)
+        ts = derive_traces(hp.name, hp.update, trainable=tuple(hp.trainable))
         eqs.traces[hp.name] = ts
         tp.hidden[hp.name] = _hidden_plan(plan, hp, ts, eqs, rule, rule_values, target)
+    if rule.exact:
+        for h in tp.hidden.values():
+            h.outgoing = [q.name for q in plan.projections if q.pre == h.name]
+            for q in plan.projections:
+                if q.pre == h.name and q.post in tp.hidden:
+                    post = tp.hidden[q.post]
+                    post.q_ring = max(post.q_ring, q.delay + 1)
+                elif q.pre == h.name and q.post != rp.name:
+                    raise ModelError(
+                        f"BPTT: projection '{q.name}' leads to '{q.post}', which neither spikes "
+                        "nor is the readout; its gradient path cannot be followed"
+                    )
+    for h in tp.hidden.values():
+        if h.params and not target.neuron_params:
+            raise ModelError(
+                f"population '{h.name}': the {target.name} backend cannot train neuron parameters "
+                f"({', '.join(h.params)}) yet; use the cpu backend, or leave them untrained"
+            )
+        for p in h.params:
+            plan.add(
+                Buffer(f"gradp_{h.name}_{p}", "float", ("B", h.size), "scratch"),
+                Buffer(f"grad_{h.name}_{p}", "float", (h.size,), "grad"),
+            )
+            tp.params.append(("param", f"{h.name}_{p}", h.size))
+            tp.owners[f"{h.name}_{p}"] = (h.name, p)
     for q in trained:
         size = _size(plan, q)
         plan.add(Buffer(f"grad_{q.name}", "float", (size,), "grad"))
@@ -182,6 +226,9 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
         for _kind, name, size in tp.params:
             for s in optimizer.state:
                 plan.add(Buffer(f"opt_{s}_{name}", "float", (size,), "optimizer"))
+    for name, (pop, pname) in tp.owners.items():  # time constants, thresholds stay > 0
+        if pname in plan.pop(pop).positive:
+            tp.positive.append(name)
     if "online" in target.strategies and rule.strategy != "factorized":
         from snncc.codegen.online import add_online
 
@@ -253,7 +300,9 @@ def _hidden_plan(
     target: Target,
 ) -> HiddenPlan:
     used: set[str] = set()
-    for e in list(ts.D) + list(ts.c) + list(ts.g):
+    exprs = list(ts.D) + list(ts.c) + list(ts.g) + list(ts.param_g.values())
+    exprs += [e for col in ts.param_c.values() for e in col]
+    for e in exprs:
         used |= {s.name for s in e.free_symbols}
     needs = {"psi"} | {s for s in hp.update.states if s in used or f"{s}_prev" in used}
     if "I_syn" in used:
@@ -268,6 +317,15 @@ def _hidden_plan(
             Buffer(f"{hp.name}_f", "float", ("B", N), "state", rule_values["f_target"]),
             Buffer(f"hist_{hp.name}_R", "float", ("B", "T", N), "history"),
         )
+    feedback = "" if rule.exact else _feedback(plan, hp, rule)
+    direct = [q for q in plan.projections if q.pre == hp.name and q.post == rule.readout]
     return HiddenPlan(
-        hp.name, N, list(ts.states), sorted(needs), _feedback(plan, hp, rule), eqs.reg_mode
+        hp.name,
+        N,
+        list(ts.states),
+        sorted(needs),
+        feedback,
+        eqs.reg_mode,
+        params=list(hp.trainable),
+        signal_delay=direct[0].delay if len(direct) == 1 else 0,
     )

@@ -55,6 +55,8 @@ def load(
     built in well under a second), accepts ``limit`` and only ``dt=1``. The others raise
     :class:`DatasetNotFoundError` with instructions when ``data_dir`` is None or lacks files.
     """
+    if not isinstance(name, str):
+        raise DatasetError(f"dataset name {name!r} must be a string: one of {', '.join(DATASETS)}")
     key = name.lower()
     if key == "digits":
         kw.pop("cache_dir", None)

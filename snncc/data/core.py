@@ -78,7 +78,7 @@ def bin_events(
     """
     bins, units = _event_bins(times, units, n_units, dt)
     if n_steps is None:
-        n_steps = int(bins.max()) + 1 if bins.size else 0
+        n_steps = _implied_steps([bins], dt)
     if n_steps < 0:
         raise DatasetError(f"n_steps must be >= 0, got {n_steps}")
     keep = bins < n_steps
@@ -96,12 +96,19 @@ def _event_bins(
     """Validate an event list and return (bin index, unit index) as int64 arrays."""
     if not dt > 0:
         raise DatasetError(f"dt must be > 0, got {dt}")
-    times = np.asarray(times, dtype=np.float64).ravel()
+    try:
+        times = np.asarray(times, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise DatasetError(f"event times must be numbers (ms), got {times!r:.60}") from None
     units = np.asarray(units).ravel()
     if times.shape != units.shape:
         raise DatasetError(f"times and units differ in length: {times.size} vs {units.size}")
+    if times.size and not np.all(np.isfinite(times)):
+        raise DatasetError(f"event time {times[~np.isfinite(times)][0]} is not finite; drop it")
     if times.size and times.min() < 0:
         raise DatasetError(f"negative event time {times.min()}")
+    if units.size and units.dtype.kind not in "iu":
+        raise DatasetError(f"unit indices must be integers, got dtype {units.dtype}")
     if units.size and (units.min() < 0 or units.max() >= n_units):
         raise DatasetError(
             f"unit index out of range [0, {n_units}): min {units.min()}, max {units.max()}"
@@ -109,6 +116,21 @@ def _event_bins(
     # Round before flooring so that e.g. t = 0.3 ms with dt = 0.1 ms lands in bin 3, not 2.
     bins = np.floor(np.round(times / dt, 9)).astype(np.int64)
     return bins, units.astype(np.int64)
+
+
+def _implied_steps(bins: Sequence[np.ndarray], dt: float) -> int:
+    """The steps event bins imply (last bin + 1), bounded like snncc's input conversion: an
+    event at 1e9 ms is a unit mistake, and its dense raster would not fit in memory."""
+    from snncc.runtime.inputs import MAX_IMPLIED_STEPS
+
+    n_steps = max((int(b.max()) + 1 for b in bins if b.size), default=0)
+    if n_steps > MAX_IMPLIED_STEPS:
+        raise DatasetError(
+            f"an event at bin {n_steps - 1} implies {n_steps} time steps of {dt:g} ms, more "
+            f"than the {MAX_IMPLIED_STEPS} snncc accepts without n_steps; check that times are "
+            "in ms, or pass n_steps=... (later events are then dropped)"
+        )
+    return n_steps
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,6 +164,16 @@ class SpikeDataset:
             raise DatasetError(f"x must have shape (n, n_steps, n_inputs), got {x.shape}")
         if y.shape != (x.shape[0],):
             raise DatasetError(f"y must have shape ({x.shape[0]},), got {y.shape}")
+        # nothing is coerced silently: 0.5 would become 0 and 2 stay 2 in the uint8 raster
+        if x.dtype.kind not in "biuf":
+            raise DatasetError(f"{name}: x has dtype {x.dtype}; give 0/1 spikes (uint8 or bool)")
+        if not _binary(x):
+            raise DatasetError(
+                f"{name}: x must hold 0/1 spikes, found {x[(x != 0) & (x != 1)][0]!r}; threshold "
+                "or bin the data first (bin_events)"
+            )
+        if y.size and y.dtype.kind not in "iu":
+            raise DatasetError(f"{name}: labels y must be integers, got dtype {y.dtype}")
         self.x: np.ndarray = x.astype(np.uint8, copy=False)
         self.y: np.ndarray = y.astype(np.int64, copy=False)
         if n_classes is None:
@@ -174,7 +206,7 @@ class SpikeDataset:
         if len(per_example) != labels.shape[0]:
             raise DatasetError(f"{len(per_example)} event lists but {labels.shape[0]} labels")
         if n_steps is None:
-            n_steps = max((int(b.max()) + 1 for b, _ in per_example if b.size), default=0)
+            n_steps = _implied_steps([b for b, _ in per_example], dt)
         x = np.zeros((len(per_example), n_steps, n_inputs), dtype=np.uint8)
         for i, (bins, units) in enumerate(per_example):
             keep = bins < n_steps
@@ -313,15 +345,34 @@ class SpikeDataset:
     @classmethod
     def load(cls, path: PathLike) -> SpikeDataset:
         """Read a file written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as f:
-            dt = float(f["dt"])
-            return cls(
-                f["x"],
-                f["y"],
-                n_classes=int(f["n_classes"]),
-                name=str(f["name"]),
-                dt=None if np.isnan(dt) else dt,
-            )
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                dt = float(f["dt"])
+                return cls(
+                    f["x"],
+                    f["y"],
+                    n_classes=int(f["n_classes"]),
+                    name=str(f["name"]),
+                    dt=None if np.isnan(dt) else dt,
+                )
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            if isinstance(err, DatasetError):
+                raise
+            why = f"{type(err).__name__}: {err}"
+            if "pickle" in str(err):  # numpy's text suggests loading it anyway: never
+                why = "it holds pickled Python objects, which snncc never loads"
+            raise DatasetError(
+                f"{path} is not a dataset written by SpikeDataset.save ({why}); save it again"
+            ) from None
+
+
+def _binary(x: np.ndarray) -> bool:
+    """True if x holds only 0 and 1 (for bool and uint8 rasters without a full-size temporary)."""
+    if x.dtype == bool:
+        return True
+    if x.dtype.kind == "u":
+        return x.size == 0 or int(x.max()) <= 1
+    return bool(np.all((x == 0) | (x == 1)))
 
 
 def _seed(seed: int | None) -> int:

@@ -135,6 +135,17 @@ def _check_dir(data_dir: PathLike | None, what: str, hint: str) -> Path:
     return d
 
 
+def _check_options(what: str, dt: object, n_steps: object, limit: object) -> None:
+    """The conversion options, checked before any file is opened."""
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < math.inf:
+        raise DatasetError(f"{what}: dt must be a bin width > 0 in ms, got {dt!r}; e.g. dt=1.0")
+    for name, value, low in (("n_steps", n_steps, 1), ("limit", limit, 0)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < low
+        ):
+            raise DatasetError(f"{what}: {name} must be None or an integer >= {low}, got {value!r}")
+
+
 def _find(dirs: Sequence[Path], name: str, suffixes: Sequence[str]) -> Path | None:
     for d in dirs:
         for suffix in suffixes:
@@ -224,6 +235,7 @@ def _load_hsd(
         raise DatasetError(
             f"{upper} split must be one of {list(_HSD_SPLITS[prefix])}, got {split!r}{extra}"
         )
+    _check_options(upper, dt, n_steps, limit)
     d = _check_dir(data_dir, upper, _hsd_hint(prefix, None))
     fname = f"{prefix}_{split}.h5"
     dirs = [d, d / upper, d / prefix]
@@ -355,6 +367,7 @@ def load_smnist(
         raise DatasetError(f"SMNIST split must be one of {list(_MNIST_FILES)}, got {split!r}")
     if num_neurons % 2 == 0 or num_neurons < 3:
         raise DatasetError(f"num_neurons must be odd and >= 3, got {num_neurons}")
+    _check_options("SMNIST", dt, n_steps, limit)
     d = _check_dir(data_dir, "SMNIST", _smnist_hint(None))
     dirs = [d, d / "smnist", d / "mnist", d / "MNIST" / "raw"]
     wanted = _MNIST_FILES[split]

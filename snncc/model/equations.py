@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import sympy as sp
 
 from snncc.errors import EquationError
@@ -29,6 +30,10 @@ FUNCTIONS: dict[str, object] = {
     "min": sp.Min,
     "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
 }
+#: Functions that take two or more arguments; every other one takes exactly one.
+_VARIADIC = {"max", "min"}
+#: Largest magnitude a literal may have: the kernels compute in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _BINOPS = {
     ast.Add: lambda a, b: a + b,
@@ -78,7 +83,7 @@ class _Builder(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> sp.Expr:
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise self.fail(f"unsupported constant {node.value!r}")
-        return sp.Integer(node.value) if isinstance(node.value, int) else sp.Float(node.value)
+        return _literal(node.value, self.where, self.text)
 
     def visit_Name(self, node: ast.Name) -> sp.Expr:
         if node.id in self.names:
@@ -114,7 +119,11 @@ class _Builder(ast.NodeVisitor):
             raise self.fail(f"unknown function '{name}'; allowed: {', '.join(sorted(FUNCTIONS))}")
         if node.keywords:
             raise self.fail("keyword arguments are not allowed in equations")
-        return FUNCTIONS[node.func.id](*[self.visit(a) for a in node.args])
+        name, n = node.func.id, len(node.args)
+        if (n < 2) if name in _VARIADIC else (n != 1):
+            wanted = "two or more arguments" if name in _VARIADIC else "exactly one argument"
+            raise self.fail(f"{name}() takes {wanted}, got {n}")
+        return FUNCTIONS[name](*[self.visit(a) for a in node.args])
 
     def visit_Compare(self, node: ast.Compare) -> sp.Expr:
         if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
@@ -129,7 +138,7 @@ def parse_expr(text: str | sp.Expr | float, names: Iterable[str], where: str) ->
     """Parse ``text`` into sympy using only ``names`` as symbols; ``where`` prefixes errors."""
     names = set(names)
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return sp.Float(text) if isinstance(text, float) else sp.Integer(text)
+        return _finite(_literal(text, where, text), where, text)
     if isinstance(text, sp.Basic):
         expr = canonical(text)
         unknown = sorted(s.name for s in expr.free_symbols if s.name not in names)
@@ -143,9 +152,27 @@ def parse_expr(text: str | sp.Expr | float, names: Iterable[str], where: str) ->
         raise EquationError(f"{where}: expected a string or sympy expression, got {text!r}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        expr = _Builder(names, where, text).visit(tree)
     except SyntaxError as err:
         raise EquationError(f"{where}: cannot parse {text!r}: {err.msg}") from None
-    return _finite(_Builder(names, where, text).visit(tree), where, text)
+    except RecursionError:  # Python's parser and the visitor recurse once per nesting level
+        raise EquationError(
+            f"{where}: the equation ({len(text)} characters) is too long or too deeply nested "
+            f"to parse, starting {text[:60]!r}; write it more compactly"
+        ) from None
+    return _finite(expr, where, text)
+
+
+def _literal(value: int | float, where: str, text: object) -> sp.Expr:
+    """A number of an equation, which must fit float32: the kernels would print it as inf."""
+    if abs(value) > FLOAT32_MAX:
+        shown = repr(value)
+        shown = shown if len(shown) < 24 else f"{shown[:8]}... ({len(shown)} digits)"
+        raise EquationError(
+            f"{where}: the constant {shown} is beyond float32's range (+-{FLOAT32_MAX:.3g}); "
+            f"rescale the equation (e.g. other units)\n    in: {text!r}"
+        )
+    return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
 
 
 def _finite(expr: sp.Basic, where: str, text: object) -> sp.Basic:

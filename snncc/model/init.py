@@ -7,11 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from snncc.errors import ModelError, ShapeError
+from snncc.model.equations import FLOAT32_MAX
+from snncc.model.values import check_number
 
 
 @dataclass(frozen=True)
 class Constant:
     value: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_number(self.value, f"{self}: value")
 
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         return np.full(shape, self.value, dtype=np.float32)
@@ -22,6 +27,10 @@ class Normal:
     mean: float = 0.0
     sd: float = 1.0
 
+    def __post_init__(self) -> None:
+        check_number(self.mean, f"{self}: mean")
+        check_number(self.sd, f"{self}: sd", minimum=0, hint="give e.g. sd=0.1")
+
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         return rng.normal(self.mean, self.sd, size=shape).astype(np.float32)
 
@@ -30,6 +39,12 @@ class Normal:
 class Uniform:
     low: float = -1.0
     high: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_number(self.low, f"{self}: low")
+        check_number(self.high, f"{self}: high")
+        if self.low > self.high:
+            raise ModelError(f"{self}: low must be <= high; swap them")
 
     def sample(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(self.low, self.high, size=shape).astype(np.float32)
@@ -96,7 +111,7 @@ def as_float32(values: np.ndarray, where: str) -> np.ndarray:
         i, j = map(int, np.argwhere(overflow)[0])
         raise ModelError(
             f"{where}: weight [{i}, {j}] = {values[i, j]} is too large for float32 "
-            f"(max {np.finfo(np.float32).max:.3g}); scale the weights down"
+            f"(max {FLOAT32_MAX:.3g}); scale the weights down"
         )
     return w
 

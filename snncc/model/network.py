@@ -9,6 +9,7 @@ whose spikes of step t are known when the later one updates.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from snncc.model import init as _init
 from snncc.model.names import check_name
 from snncc.model.neuron import NeuronModel
 from snncc.model.neurons import SpikeInput
+from snncc.model.values import check_number
 
 #: The longest synaptic delay, in steps (spike rings of this length are kept per population).
 MAX_DELAY = 1000
@@ -82,8 +84,10 @@ class Network:
     projections: dict[str, Projection] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.dt, (int, float)) and np.isfinite(self.dt) and self.dt > 0):
-            raise ModelError(f"Network: dt must be a positive finite number, got {self.dt!r}")
+        # ms; the kernels read dt as float32
+        check_number(self.dt, "Network: dt", minimum=0, exclusive=True, hint="give e.g. dt=1.0")
+        if self.seed is not None:
+            check_number(self.seed, "Network: seed", minimum=0, integer=True, hint="e.g. seed=0")
         self._rng = np.random.default_rng(self.seed)
 
     def _unique(self, name: str, what: str) -> str:
@@ -138,38 +142,39 @@ class Network:
                 f"{where}: neuron model '{post.model.name}' of '{post.name}' takes no synaptic "
                 "input; give it an 'input' assignment such as {'v': 'I_syn'}"
             )
+        for flag, value in (("allow_self", allow_self), ("trainable", trainable)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ModelError(f"{where}: {flag} must be True or False, got {value!r}")
         shape = (pre.size, post.size)
         mask = None
         if p is not None and indices is not None:
             raise ModelError(f"{where}: give either p or indices, not both")
         if p is not None:
-            if not 0.0 <= p <= 1.0:
-                raise ModelError(f"{where}: connection probability p={p} is not in [0, 1]")
+            if (
+                not isinstance(p, numbers.Real)
+                or isinstance(p, (bool, np.bool_))
+                or not 0.0 <= p <= 1.0
+            ):
+                raise ModelError(
+                    f"{where}: connection probability p={p!r} is not in [0, 1]; give a number "
+                    "such as p=0.1"
+                )
             mask = self._rng.random(shape) < p
         elif indices is not None:
-            pre_idx, post_idx = (np.asarray(a) for a in indices)
-            if pre_idx.shape != post_idx.shape or pre_idx.ndim != 1:
-                raise ShapeError(f"{where}: indices must be two 1-D arrays of equal length")
-            if pre_idx.size and (
-                pre_idx.min() < 0
-                or pre_idx.max() >= pre.size
-                or post_idx.min() < 0
-                or post_idx.max() >= post.size
-            ):
-                raise ShapeError(f"{where}: an index is out of range for {shape}")
-            mask = np.zeros(shape, dtype=bool)
-            mask[pre_idx, post_idx] = True
+            mask = _index_mask(indices, shape, where)
         if not allow_self:
             if pre is not post:
-                raise ModelError(f"{where}: allow_self=False only applies to pre == post")
+                raise ModelError(
+                    f"{where}: allow_self=False only applies to a projection from a population "
+                    f"onto itself ('{pre.name}' -> '{post.name}' has no self-connections); "
+                    "drop it"
+                )
             mask = np.ones(shape, dtype=bool) if mask is None else mask
             np.fill_diagonal(mask, False)
         w = _init.resolve(weight, shape, self._rng, where)
         if mask is not None:
             w = np.where(mask, w, np.float32(0))
         sparse = p is not None or indices is not None
-        if not isinstance(trainable, (bool, np.bool_)):
-            raise ModelError(f"{where}: trainable must be True or False, got {trainable!r}")
         proj = Projection(name, pre, post, w, mask, sparse, bool(trainable))
         proj.delay = self._delay(delay, pre, post, where)
         self.projections[name] = proj
@@ -214,6 +219,38 @@ class Network:
         lines += [f"  {p}" for p in self.populations.values()]
         lines += [f"  {p}" for p in self.projections.values()]
         return "\n".join(lines)
+
+
+def _index_mask(indices: object, shape: tuple[int, int], where: str) -> np.ndarray:
+    """The synapse mask of ``indices = (pre, post)``: two 1-D integer arrays, one synapse each."""
+    usage = "give indices=(pre, post), two 1-D integer arrays of equal length"
+    if not isinstance(indices, (tuple, list)) or len(indices) != 2:
+        raise ShapeError(f"{where}: indices must be a pair (pre, post); {usage}")
+    pre_idx, post_idx = (np.asarray(a) for a in indices)
+    if pre_idx.shape != post_idx.shape or pre_idx.ndim != 1:
+        raise ShapeError(
+            f"{where}: indices have shapes {pre_idx.shape} and {post_idx.shape}; {usage}"
+        )
+    for side, idx, n in (("pre", pre_idx, shape[0]), ("post", post_idx, shape[1])):
+        if idx.size == 0:
+            continue
+        if idx.dtype.kind not in "iu":
+            raise ShapeError(f"{where}: {side} indices have dtype {idx.dtype}; {usage}")
+        if idx.min() < 0 or idx.max() >= n:
+            bad = int(idx[(idx < 0) | (idx >= n)][0])
+            raise ShapeError(
+                f"{where}: {side} index {bad} is out of range; the {side} population has {n} "
+                f"neurons (indices 0 to {n - 1})"
+            )
+    mask = np.zeros(shape, dtype=bool)
+    if pre_idx.size:
+        mask[pre_idx, post_idx] = True
+    if int(mask.sum()) != pre_idx.size:
+        raise ShapeError(
+            f"{where}: indices name {pre_idx.size - int(mask.sum())} synapse(s) twice; a "
+            "projection has at most one synapse per (pre, post) pair: remove the duplicates"
+        )
+    return mask
 
 
 def _uses_isyn(model: NeuronModel) -> bool:

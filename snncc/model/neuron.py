@@ -27,6 +27,9 @@ from snncc.errors import ModelError
 from snncc.model.equations import FUNCTIONS, parse_expr, parse_ode, symbol
 from snncc.model.names import check_name
 
+#: The integration schemes (symbolic/integrate.py applies them; the model layer only names them).
+INTEGRATION = ("auto", "exact", "euler", "midpoint", "rk4", "symplectic_euler")
+
 #: Names the compiler provides; a model may use them but not declare them.
 RESERVED = {"dt": "the time step", "I_syn": "the synaptic input", "margin": "threshold margin"}
 
@@ -52,7 +55,8 @@ class NeuronModel:
         positive: parameters that must be > 0 (time constants, thresholds); checked wherever
             a value is set.
         integration: "auto" (exact if linear, else Euler with a warning), "exact", "euler",
-            "midpoint" or "rk4".
+            "midpoint", "rk4" or "symplectic_euler" (the ODEs in order, each from the new
+            values of those before it; see symbolic/integrate.py).
         output: the state variable a readout exposes (defaults to the first state).
     """
 
@@ -84,16 +88,24 @@ class NeuronModel:
                     f"{self.where(kind)} must be a dict of name -> value, got "
                     f"{type(getattr(self, kind)).__name__}"
                 )
-        if isinstance(self.dynamics, (str, sp.Basic)):
+        if isinstance(self.dynamics, (str, sp.Basic)) or not isinstance(self.dynamics, Sequence):
             raise ModelError(
                 f'{self.where("dynamics")} must be a list of ODEs, e.g. ["dv/dt = -v/tau"], '
-                "not a single equation"
+                "not "
+                + (
+                    "a single equation"
+                    if isinstance(self.dynamics, (str, sp.Basic))
+                    else repr(self.dynamics)
+                )
             )
-        if isinstance(self.trainable, str):
-            raise ModelError(
-                f"{self.where('trainable')} must be a list of parameter names, e.g. "
-                f"[{self.trainable!r}]"
-            )
+        for kind in ("trainable", "positive"):  # a string would be read letter by letter
+            names = getattr(self, kind)
+            if isinstance(names, str) or not isinstance(names, Sequence):
+                example = [names] if isinstance(names, str) else ["tau_m"]
+                raise ModelError(
+                    f"{self.where(kind)} must be a list of parameter names, e.g. {example!r}, "
+                    f"got {names!r}"
+                )
         self.params = {k: _check_param(self.name, k, v) for k, v in dict(self.params).items()}
         self.state = {
             k: float(_check_param(self.name, k, v, "state variable"))
@@ -204,11 +216,14 @@ class NeuronModel:
             or not np.isfinite(self.refractory)
             or self.refractory < 0
         ):
-            raise ModelError(f"{self.where('refractory')}: must be a finite time >= 0")
-        if self.integration not in ("auto", "exact", "euler", "midpoint", "rk4"):
+            raise ModelError(
+                f"{self.where('refractory')}: must be a finite time >= 0 in ms, got "
+                f"{self.refractory!r}; give e.g. 2.0 (or 0.0 for none)"
+            )
+        if self.integration not in INTEGRATION:
             raise ModelError(
                 f"{self.where('integration')}: unknown method '{self.integration}'; "
-                "use auto, exact, euler, midpoint or rk4"
+                f"use {', '.join(INTEGRATION)}"
             )
 
     def _check_positive(self, values: Mapping[str, object]) -> None:
@@ -282,7 +297,10 @@ def _check_param(
     if raw.dtype == object and all(
         isinstance(e, numbers.Real) and not isinstance(e, (bool, np.bool_)) for e in raw.flat
     ):
-        raw = raw.astype(np.float64)  # e.g. sympy numbers or Fractions
+        try:
+            raw = raw.astype(np.float64)  # e.g. sympy numbers, Fractions, huge Python ints
+        except OverflowError:
+            raise ModelError(f"{what} is too large; give a number within float32's range") from None
     if raw.dtype.kind not in "iuf":
         kind_name = {"b": "bool", "c": "complex", "U": "string", "S": "bytes"}.get(
             raw.dtype.kind, str(raw.dtype)

@@ -18,8 +18,11 @@ def LIF(
     v_th: float = 0.6,
     gamma: float = 0.3,
     refractory: float = 0.0,
+    trainable: tuple[str, ...] = (),
 ) -> NeuronModel:
-    """Leaky integrate-and-fire neuron with delta synapses and reset by subtraction."""
+    """Leaky integrate-and-fire neuron with delta synapses and reset by subtraction.
+
+    ``trainable``: parameters learned per neuron (e.g. ("tau_m", "v_th")); kept > 0."""
     return NeuronModel(
         name="LIF",
         params={"tau_m": tau_m, "v_th": v_th, "gamma": gamma},
@@ -30,6 +33,7 @@ def LIF(
         threshold="v > v_th",
         refractory=refractory,
         surrogate=TRIANGLE,
+        trainable=trainable,
         positive=("tau_m", "v_th"),
     )
 
@@ -41,8 +45,12 @@ def ALIF(
     v_th: float = 0.6,
     gamma: float = 0.3,
     refractory: float = 0.0,
+    trainable: tuple[str, ...] = (),
 ) -> NeuronModel:
-    """Adaptive LIF ("LSNN"): the threshold v_th + beta * a rises by beta after each spike."""
+    """Adaptive LIF ("LSNN"): the threshold v_th + beta * a rises by beta after each spike.
+
+    ``trainable``: parameters learned per neuron (e.g. ("tau_m", "tau_a")); time constants and
+    the threshold are kept > 0."""
     return NeuronModel(
         name="ALIF",
         params={"tau_m": tau_m, "tau_a": tau_a, "beta": beta, "v_th": v_th, "gamma": gamma},
@@ -54,7 +62,45 @@ def ALIF(
         threshold="v > v_th + beta * a",
         refractory=refractory,
         surrogate=TRIANGLE,
+        trainable=trainable,
         positive=("tau_m", "tau_a", "v_th"),
+    )
+
+
+def AdLIF(
+    tau_m: object = 20.0,
+    tau_w: object = 200.0,
+    a: object = 0.5,
+    b: object = 1.0,
+    v_th: object = 1.0,
+    gamma: float = 0.3,
+    refractory: float = 0.0,
+    trainable: tuple[str, ...] = (),
+    integration: str = "symplectic_euler",
+) -> NeuronModel:
+    """Adaptive LIF of Bittar & Garner (2022) and SE-adLIF (Baronig et al. 2024): an adaptation
+    current w, driven by the membrane (a) and by each spike (b), is subtracted from the input.
+
+        tau_m dv/dt = -v - w + I_syn,   tau_w dw/dt = -w + a v,   spike: w += (1 - e^{-dt/tau_w}) b
+
+    With ``integration="symplectic_euler"`` (the default, SE-adLIF's) v steps first, exactly
+    given w, then w from the new v: v' = e_m v + (1 - e_m)(I - w), w' = e_w w + (1 - e_w) a v'.
+    Reset by subtraction; ``trainable`` e.g. ("tau_m", "tau_w", "a", "b"), the time constants
+    and the threshold kept > 0.
+    """
+    return NeuronModel(
+        name="AdLIF",
+        params={"tau_m": tau_m, "tau_w": tau_w, "a": a, "b": b, "v_th": v_th, "gamma": gamma},
+        state={"v": 0.0, "w": 0.0},
+        dynamics=["dv/dt = (-v - w + I_syn) / tau_m", "dw/dt = (-w + a * v) / tau_w"],
+        reset={"v": "v - v_th"},
+        on_spike={"w": "w + (1 - exp(-dt / tau_w)) * b"},
+        threshold="v > v_th",
+        refractory=refractory,
+        surrogate=TRIANGLE,
+        trainable=trainable,
+        positive=("tau_m", "tau_w", "v_th"),
+        integration=integration,
     )
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from snncc.errors import CheckpointError, SnnccError
+from snncc.errors import CheckpointError, SnnccError, TrainingError
 from snncc.files import atomic_file
 
 FORMAT = "snncc-checkpoint"
@@ -35,10 +36,11 @@ DTYPES = {"<f4", "<f8", "<i4", "<i8", "<u4", "|b1"}
 
 # ----------------------------------------------------------------------------- options
 def _registry() -> dict[str, type]:
+    from snncc.symbolic.bptt import BPTT
     from snncc.symbolic.eprop import EProp
     from snncc.symbolic.optim import OPTIMIZERS
 
-    return {"EProp": EProp, **OPTIMIZERS}
+    return {"EProp": EProp, "BPTT": BPTT, **OPTIMIZERS}
 
 
 def options_to_data(obj: object) -> dict | None:
@@ -47,7 +49,8 @@ def options_to_data(obj: object) -> dict | None:
         return None
     name = type(obj).__name__
     if name not in _registry() or not dataclasses.is_dataclass(obj):
-        raise SnnccError(f"cannot save a {name} in a checkpoint; snncc saves EProp, Adam and SGD")
+        saved = ", ".join(_registry())
+        raise SnnccError(f"cannot save a {name} in a checkpoint; snncc saves {saved}")
     data = {"type": name}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -95,17 +98,52 @@ def _describe(a: np.ndarray) -> dict:
     return {"dtype": a.dtype.str, "shape": list(a.shape)}
 
 
+def check_target(path: object) -> Path:
+    """``path`` as a Path a checkpoint can be written to: a file name (not a directory) whose
+    nearest existing folder is writable. Checked before any training or writing happens."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise CheckpointError(
+            f"a checkpoint path must be a file name such as 'run/checkpoint.snncc', got {path!r}"
+        )
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a directory; give a file name inside it, e.g. {path / 'checkpoint.snncc'}"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise CheckpointError(
+            f"cannot write the checkpoint {path}: {folder} is not a writable directory; choose "
+            "another path"
+        )
+    return path
+
+
 def save_model(model, path) -> None:
     from snncc import __version__
     from snncc.model.spec import digest, network_to_data
 
     if not model.comm.is_root:  # the ranks hold the same state; rank 0 writes it
         return
+    path = check_target(path)
+    if model.diverged:  # e.g. saved after fit raised: it would replace the last good checkpoint
+        raise TrainingError(
+            f"not saved to {path}: training stopped ({model.diverged}) and these weights are "
+            "unusable; the file was left as it was. Restore a good state (snncc.load) first"
+        )
     spec, net_arrays = network_to_data(model.net)
     state = model.state_dict()
     arrays = {f"network/{k}": v for k, v in net_arrays.items()}
     for group in ("weights", "params", "optimizer", "feedback"):
         arrays.update({f"state/{group}/{k}": v for k, v in state[group].items()})
+    for name, array in arrays.items():
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise TrainingError(
+                f"not saved to {path}: '{name}' holds NaN or inf (a diverged run, or a parameter "
+                "such as a threshold of 0); the file was left as it was"
+            )
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -120,7 +158,14 @@ def save_model(model, path) -> None:
         "step": state["step"],
         "progress": dict(getattr(model, "progress", {})),
     }
-    write_archive(Path(path), meta, arrays)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CheckpointError(
+            f"cannot write the checkpoint {path}: its folder cannot be created "
+            f"({err.strerror or err}); choose another path"
+        ) from None
+    write_archive(path, meta, arrays)
 
 
 # ------------------------------------------------------------------------------ reading
@@ -194,10 +239,13 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, described: object, f
 def load(path, backend: str | None = None, devices=None, batch_size: int | None = None):
     """Rebuild a model from the checkpoint at ``path`` (compiling it, usually from the build
     cache) and restore its weights, parameters, optimiser state and progress."""
+    from snncc.codegen.targets import TARGETS
     from snncc.model.spec import digest, network_from_data
     from snncc.runtime.compiler import compile as compile_net
     from snncc.runtime.parallel import world
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise CheckpointError(f"snncc.load needs the path of a checkpoint file, got {path!r}")
     path = Path(path)
 
     def read() -> bytes:
@@ -216,10 +264,20 @@ def load(path, backend: str | None = None, devices=None, batch_size: int | None 
         raise CheckpointError(f"{path}: its network spec is invalid: {err}") from None
     if digest(meta["network"], net_arrays) != meta.get("spec_sha256"):
         raise CheckpointError(f"{path}: its network spec does not match its checksum (damaged?)")
+    saved_batch, saved_backend = meta.get("batch_size"), meta.get("backend")
+    if not isinstance(saved_batch, int) or isinstance(saved_batch, bool) or saved_batch < 1:
+        raise CheckpointError(f"{path}: {META} has no valid batch_size ({saved_batch!r}; damaged?)")
+    if saved_backend not in TARGETS:
+        raise CheckpointError(f"{path}: {META} has no valid backend ({saved_backend!r}; damaged?)")
+    progress = meta.get("progress")
+    if not isinstance(progress, dict) or not all(
+        type(progress.get(k, 0)) is int and progress.get(k, 0) >= 0 for k in ("epoch", "seed")
+    ):
+        raise CheckpointError(f"{path}: {META} has no valid training progress ({progress!r})")
     model = compile_net(
         net,
-        batch_size=batch_size or meta.get("batch_size"),
-        backend=backend or meta.get("backend"),
+        batch_size=saved_batch if batch_size is None else batch_size,
+        backend=backend or saved_backend,
         rule=options_from_data(meta.get("rule"), f"{path}: rule"),
         optimizer=options_from_data(meta.get("optimizer"), f"{path}: optimizer"),
         devices=devices,
@@ -232,6 +290,5 @@ def load(path, backend: str | None = None, devices=None, batch_size: int | None 
         model.load_state_dict(state)
     except SnnccError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    progress = meta.get("progress")
-    model.progress = progress if isinstance(progress, dict) else {}
+    model.progress = progress
     return model

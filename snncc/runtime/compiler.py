@@ -40,6 +40,7 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
         raise ModelError("the network has no input population; add one with net.add_input")
     if optimizer is not None and rule is None:
         raise ModelError("an optimizer needs a learning rule: pass rule=snncc.rules.EProp(...)")
+    _check_options(rule, optimizer)
     key = _spec_key(net, batch_size, backend, rule, optimizer)
     cached = plan_cache.load(key)
     if cached is not None:
@@ -63,6 +64,22 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
     sources = render(plan, target, extra)
     plan_cache.store(key, plan, tp, sources)
     return plan, tp, sources
+
+
+def _check_options(rule: object, optimizer: object) -> None:
+    """rule and optimizer are instances of snncc's classes (a class or a name is a mistake)."""
+    from snncc.runtime.optim import SGD, Adam
+    from snncc.symbolic.eprop import RuleOptions
+
+    if rule is not None and not isinstance(rule, RuleOptions):
+        raise ModelError(
+            "rule must be a learning rule such as snncc.rules.EProp(readout='output') or "
+            f"snncc.rules.BPTT(readout='output'), got {rule!r}"
+        )
+    if optimizer is not None and not isinstance(optimizer, (SGD, Adam)):
+        raise ModelError(
+            f"optimizer must be snncc.optim.Adam(lr) or snncc.optim.SGD(lr), got {optimizer!r}"
+        )
 
 
 @functools.cache
@@ -116,15 +133,9 @@ def compile(  # noqa: A001 - the public name the API promises
     """
     from snncc.runtime.parallel import world
 
-    plan, tp, sources = plan_and_render(net, batch_size, backend, rule, optimizer)
     comm = world()
-    if devices is not None:
-        devs = list(devices)
-    elif device is not None:
-        devs = [device]
-    else:
-        devs = [comm.local_rank if comm.parallel and backend == "cuda" else 0]
-    _check_devices(devs, backend)
+    devs = _devices(device, devices, backend, comm)
+    plan, tp, sources = plan_and_render(net, batch_size, backend, rule, optimizer)
     programs = comm.first_rank0(
         lambda: [load_program(backend, plan, sources, d) for d in devs], "compiling"
     )
@@ -134,8 +145,29 @@ def compile(  # noqa: A001 - the public name the API promises
     return model
 
 
+def _devices(device: object, devices: object, backend: str, comm) -> list:
+    """The device indices to compile for, checked (CUDA checks that each exists when it loads)."""
+    if devices is not None and device is not None:
+        raise ModelError(
+            f"give device={device!r} or devices={devices!r}, not both (devices=[...] splits "
+            "each batch across several devices)"
+        )
+    if devices is not None:
+        if not isinstance(devices, (list, tuple)):
+            raise ModelError(
+                f"devices must be a list of device indices such as [0, 1], got {devices!r}"
+            )
+        devs = list(devices)
+    elif device is not None:
+        devs = [device]
+    else:
+        devs = [comm.local_rank if comm.parallel and backend == "cuda" else 0]
+    _check_devices(devs, backend)
+    return devs
+
+
 def _check_devices(devs: list, backend: str) -> None:
-    """Device indices: distinct integers >= 0 (CUDA checks that each exists when it loads)."""
+    """Device indices: distinct integers >= 0."""
     if not devs:
         raise ModelError("devices is empty; give at least one device, e.g. devices=[0]")
     for d in devs:

@@ -29,8 +29,18 @@ def as_bits(
 ) -> np.ndarray:
     """Dense (batch, time, n) 0/1 array, or a list of (times_ms, units) per example ->
     (batch, time, words) uint32 spike bits."""
+    if n_steps is not None and (
+        not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1
+    ):
+        raise ShapeError(f"n_steps must be a positive integer, got {n_steps!r}")
     if isinstance(x, np.ndarray) or (hasattr(x, "__array__") and not isinstance(x, (list, tuple))):
-        return _dense_bits(np.asarray(x), name, n_units)
+        bits = _dense_bits(np.asarray(x), name, n_units)
+        if n_steps is not None and n_steps != bits.shape[1]:  # it would be ignored silently
+            raise ShapeError(
+                f"input '{name}': n_steps={n_steps} applies to event lists; a dense array has "
+                f"its own {bits.shape[1]} steps: slice it (x[:, :{n_steps}]) or drop n_steps"
+            )
+        return bits
     if isinstance(x, Sequence) and x and all(_is_events(e) for e in x):
         if not all(isinstance(e, tuple) for e in x) and _looks_dense(x, n_units):
             raise ShapeError(
@@ -100,7 +110,12 @@ def _events_bits(
 ) -> np.ndarray:
     steps, units = [], []
     for k, (times, idx) in enumerate(events):
-        times, idx = np.asarray(times, dtype=np.float64), np.asarray(idx)
+        try:
+            times, idx = np.asarray(times, dtype=np.float64), np.asarray(idx)
+        except (TypeError, ValueError):
+            raise ShapeError(
+                f"input '{name}', example {k}: times must be numbers (ms), got {times!r:.60}"
+            ) from None
         if times.shape != idx.shape or times.ndim != 1:
             raise ShapeError(f"input '{name}', example {k}: times and units must be equal 1-D")
         if idx.size and (
@@ -115,8 +130,6 @@ def _events_bits(
         units.append(idx.astype(np.int64))
     B = len(events)
     if n_steps is not None:
-        if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
-            raise ShapeError(f"n_steps must be a positive integer, got {n_steps!r}")
         T = int(n_steps)
     else:
         T = max((int(s.max()) + 1 for s in steps if s.size), default=1)

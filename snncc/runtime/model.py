@@ -9,7 +9,7 @@ import numpy as np
 
 from snncc.backends.base import Program, shape_for
 from snncc.codegen.plan import KernelPlan
-from snncc.errors import ModelError, ShapeError
+from snncc.errors import ModelError, ShapeError, UnknownNameError
 from snncc.model.init import as_float32
 from snncc.model.network import Network
 from snncc.runtime.inputs import as_bits, check_inputs, unpack_spikes
@@ -25,9 +25,9 @@ class Weights(MutableMapping):
     def _proj(self, name: str):
         try:
             return self._model.net.projections[name]
-        except KeyError:
-            raise KeyError(
-                f"no projection '{name}'; projections: {', '.join(self._model.net.projections)}"
+        except (KeyError, TypeError):  # TypeError: an unhashable key
+            raise UnknownNameError(
+                f"no projection {name!r}; projections: {', '.join(self._model.net.projections)}"
             ) from None
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -97,7 +97,7 @@ class Params(MutableMapping):
         pop_name, _, name = key.partition(".") if isinstance(key, str) else ("", "", "")
         pop = self._model.net.populations.get(pop_name)
         if pop is None or pop.is_input or name not in pop.model.params:
-            raise KeyError(
+            raise UnknownNameError(
                 f"no neuron parameter {key!r}; parameters are '<population>.<name>': "
                 f"{', '.join(self)}"
             )
@@ -128,15 +128,24 @@ class Params(MutableMapping):
         if not np.all(np.isfinite(arr)):
             raise ShapeError(f"{where}: values must be finite")
         pop.model._check_positive({name: arr})
-        if name not in pp.per_neuron:
-            if np.ptp(arr) != 0:
-                raise ShapeError(
-                    f"{where} is one value for all neurons in this compiled model; to set it per "
-                    f"neuron, build the network with an array, e.g. {pop.model.name}("
-                    f"{name}=np.full({pop.size}, ...)), and compile again"
-                )
-            arr = np.float64(arr.reshape(-1)[0])
-        self._model._set_population_params(pp, {name: arr})
+        self._model._set_population_params(
+            pp, {name: self.as_stored(key, arr, f"model.params[{key!r}]")}
+        )
+
+    def as_stored(self, key: str, values: np.ndarray, where: str) -> float | np.ndarray:
+        """``values`` of parameter ``key`` in the form this model keeps it: per-neuron
+        parameters as arrays, the others as one number (which all of ``values`` must equal)."""
+        pop, pp, name = self._locate(key)
+        if name in pp.per_neuron:
+            return values
+        if np.ptp(values) != 0:
+            raise ShapeError(
+                f"{where} holds different values per neuron, but '{key}' is one value for all "
+                f"neurons in this compiled model; to set it per neuron, build the network with "
+                f"an array, e.g. {pop.model.name}({name}=np.full({pop.size}, ...)), and compile "
+                "again"
+            )
+        return np.float64(values.reshape(-1)[0])
 
     def __delitem__(self, key: str) -> None:
         raise TypeError("parameters cannot be deleted from a compiled model")
@@ -266,14 +275,29 @@ class CompiledModel(TrainingMixin):
 
     def _record_buffers(self, record: Sequence[str]) -> dict[str, tuple[str, int | None]]:
         """User record keys -> (buffer name, n for spike unpacking)."""
+        if isinstance(record, str) or not isinstance(record, Sequence):
+            raise ModelError(
+                f"record must be a list of keys such as ['hidden', 'output.v'], got {record!r}"
+            )
         out = {}
         for key in record:
-            pop_name, _, var = key.partition(".")
+            if not isinstance(key, str):
+                raise ModelError(
+                    f"record: {key!r} is not a key; give '<population>' (spikes) or "
+                    "'<population>.<state>', e.g. 'hidden' or 'output.v'"
+                )
+            pop_name, dot, var = key.partition(".")
             pop = self.net.populations.get(pop_name)
             if pop is None:
                 raise ModelError(
                     f"record: unknown population '{pop_name}' in '{key}'; populations: "
                     f"{', '.join(self.net.populations)}"
+                )
+            if dot and not var:
+                state = pop.model.output_var
+                raise ModelError(
+                    f"record: '{key}' names no state variable; give '{pop_name}' for its spikes"
+                    + (f" or e.g. '{pop_name}.{state}'" if state else "")
                 )
             if not var:
                 if not pop.model.spiking:

@@ -296,6 +296,11 @@ class PassEngine:
             labels[:b] = y
         prog.set("labels", labels)
         prog.set("loss", np.zeros(cap, np.float32))
+        scalars = m.plan.buffer("rule_scalars")
+        values = np.array(scalars.init, np.float32)
+        if tr.rule.average_gradient:  # NEST: the gradient is the mean over the counted steps
+            values[scalars.slots.index("grad_scale")] = 1.0 / max(T - tr.rule.error_start, 1)
+        prog.set("rule_scalars", values)
         prog.set("score", np.full((cap, K), tr.readout.loss.score_init, np.float32))
         online = "online" in passes
         for buf in m.plan.buffers:

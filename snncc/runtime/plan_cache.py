@@ -25,7 +25,7 @@ from snncc.files import atomic_write
 
 def _dataclasses() -> dict[str, type]:
     from snncc.codegen import plan, targets, training_plan
-    from snncc.symbolic import eprop, integrate, loss, optim
+    from snncc.symbolic import bptt, eprop, integrate, loss, optim
 
     classes = [
         plan.KernelPlan,
@@ -43,6 +43,7 @@ def _dataclasses() -> dict[str, type]:
         optim.Adam,
         optim.SGD,
         eprop.EProp,
+        bptt.BPTT,
         eprop.RuleEquations,
         eprop.TraceSystem,
     ]

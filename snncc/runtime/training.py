@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from snncc.backends.base import shape_for
-from snncc.errors import ModelError, ShapeError, TrainingError
+from snncc.errors import ModelError, ShapeError, TrainingError, UnknownNameError
+from snncc.model.values import check_number
 
 #: Bytes the factorised strategy may use for histories before "auto" switches to online.
 MEMORY_BUDGET = int(os.environ.get("SNNCC_MEMORY_BUDGET", 4 << 30))
@@ -77,6 +78,21 @@ class TrainingMixin:
             raise ShapeError("targets contain NaN or inf")
         return y.astype(np.float32)
 
+    def _check_labels(self, data: object, what: str, shuffled: bool) -> None:
+        """The data's form and all its labels, before a first batch trains on some of them."""
+        _check_data(data, what, shuffled)
+        if hasattr(data, "batches"):
+            if not hasattr(data, "y"):  # another dataset type: its batches are checked each
+                return
+            x, y = getattr(data, "x", None), data.y
+        else:
+            x, y = data
+        y = np.asarray(y)
+        if not self.training.readout.loss.reads_target:
+            self._check_targets(y, len(y), 0)
+        elif isinstance(x, np.ndarray) and x.ndim == 3:
+            self._check_targets(y, len(y), x.shape[1])
+
     # --------------------------------------------------------------- passes
     #: the passes (of the plan's manifest) that compute one batch's gradients, by strategy
     gradient_passes = {"factorized": ("gradient",), "online": ("online",)}
@@ -97,8 +113,8 @@ class TrainingMixin:
         if wanted == "online" and tr.online is None:
             raise ModelError(
                 "EProp(strategy='online') is generated for the CPU backend, without the "
-                "per-sequence regulariser and with one readout time constant; use "
-                "strategy='factorized' here"
+                "per-sequence regulariser, with one readout time constant, no delay into the "
+                "readout and no trained neuron parameters; use strategy='factorized' here"
             )
         if wanted != "auto":
             return wanted
@@ -137,10 +153,16 @@ class TrainingMixin:
     def _feedback_buffer(self, population: str) -> str:
         self._require_training()
         hidden = self.training.hidden.get(population)
-        if hidden is None or not hidden.feedback.startswith("feedback_"):
+        if hidden is None:
+            raise UnknownNameError(
+                f"'{population}' is not a trained hidden population; they are "
+                f"{', '.join(self.training.hidden) or 'none'}"
+            )
+        if not hidden.feedback.startswith("feedback_"):
             raise ModelError(
-                f"'{population}' has no random feedback matrix (trained populations with "
-                f"feedback='random': {', '.join(self.training.hidden) or 'none'})"
+                f"'{population}' has no random feedback matrix: its feedback is symmetric (the "
+                "readout weights) or exact (BPTT); compile with EProp(feedback='random') for a "
+                "fixed random one"
             )
         return hidden.feedback
 
@@ -152,14 +174,23 @@ class TrainingMixin:
         Under MPI every rank passes the same global batch and gets the sum over all ranks.
         """
         result = self._forward_backward(x, y, what="computing gradients")
-        return self._named(result.gradients)
+        named = self._named(result.gradients)
+        bad = [key for key, g in named.items() if not np.isfinite(g).all()]
+        if bad:  # returned as computed (a user may want to look), but never silently
+            warnings.warn(
+                f"the gradients of {', '.join(bad)} hold NaN or inf: check the model's "
+                "parameters (e.g. a threshold of 0 in a surrogate) and the input scaling",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return named
 
     def _public_name(self, kind: str, name: str) -> str:
         """A trained quantity as the API names it: 'in_hid', or 'output.bias' (not its buffer)."""
         if kind == "weight":
             return name
-        pop = self.readout.name
-        return f"{pop}.{name[len(pop) + 1 :]}"
+        pop, param = self.training.owners[name]
+        return f"{pop}.{param}"
 
     def _named(self, total: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = {}
@@ -190,6 +221,11 @@ class TrainingMixin:
             raise ModelError(
                 "train_batch needs an optimizer: compile(..., optimizer=snncc.optim.Adam())"
             )
+        if self.diverged:
+            raise TrainingError(
+                f"training stopped: {self.diverged}. Restore a good state first "
+                "(snncc.load of a checkpoint, or load_state_dict)"
+            )
         what = f"training step {self.step + 1}"
         result = self._forward_backward(x, y, upload=True, what=what, upcoming=upcoming)
         loss, correct, B = result.loss, result.correct, result.B
@@ -214,18 +250,32 @@ class TrainingMixin:
 
     #: |w| beyond which training is said to diverge (weights of these networks are O(1))
     DIVERGING = 1e4
+    #: |w| at which training stops: from 2^24 on, a float32 weight cannot change by less than 1,
+    #: so no learning rate could bring it back
+    DIVERGED = 2.0**24
+
+    @property
+    def diverged(self) -> str | None:
+        """Why training stopped (weights NaN, infinite or beyond DIVERGED), or None. Such a
+        model refuses to train on or to be saved until a good state is loaded."""
+        return self.__dict__.get("_diverged")
 
     def _check_health(self, health: np.ndarray) -> None:
-        """Stop when a step made weights NaN or infinite; warn (once) when they explode."""
+        """Stop when a step made weights NaN, infinite or hopelessly large; warn (once) when
+        they explode."""
         names = [self._public_name(kind, name) for kind, name, _ in self.training.params]
         lr = self.optimizer.lr_at(self.step)
+        fix = (
+            "Lower the learning rate, or check the model's parameters (e.g. a threshold of 0 in "
+            "a surrogate) and the input scaling."
+        )
         for name, (wmax, bad) in zip(names, health, strict=True):
             if bad > 0:
+                self._diverged = f"optimiser step {self.step} made '{name}' NaN or infinite"
                 raise TrainingError(
                     f"optimiser step {self.step} made {int(bad)} values of '{name}' NaN or "
                     f"infinite (learning rate {lr:g}); training stopped and these weights are "
-                    "unusable. Lower the learning rate, or check the model's parameters (e.g. a "
-                    "threshold of 0 in a surrogate) and the input scaling."
+                    f"unusable. {fix}"
                 )
             if wmax > self.DIVERGING and not self.__dict__.get("_warned_diverging"):
                 self._warned_diverging = True
@@ -234,6 +284,14 @@ class TrainingMixin:
                     f"step {self.step} (learning rate {lr:g}); lower the learning rate",
                     RuntimeWarning,
                     stacklevel=3,
+                )
+            if wmax >= self.DIVERGED:
+                self._diverged = f"optimiser step {self.step} took |w| of '{name}' to {wmax:.3g}"
+                raise TrainingError(
+                    f"training diverged: optimiser step {self.step} took |w| of '{name}' to "
+                    f"{wmax:.3g} (learning rate {lr:g}), beyond 2^24 = {self.DIVERGED:.3g}, where "
+                    "a float32 weight can no longer change by less than 1; training stopped and "
+                    f"these weights are unusable. {fix}"
                 )
 
     def _decide(self, outputs: np.ndarray) -> np.ndarray:
@@ -257,6 +315,9 @@ class TrainingMixin:
         Under MPI every rank must call it; each evaluates its shard of every batch.
         """
         self._require_training()
+        self._check_labels(data, "evaluate: data", shuffled=False)
+        if batch_size is not None:
+            check_number(batch_size, "evaluate: batch_size", minimum=1, integer=True)
         loss, correct, n = 0.0, 0, 0
         bs = batch_size or self.batch_size * len(self.programs) * self.comm.size
         for x, y in _batches(data, bs):
@@ -332,12 +393,12 @@ class TrainingMixin:
         by_population: dict[str, dict] = {}
         for key, value in state["params"].items():
             pop, _, name = key.partition(".")
-            by_population.setdefault(pop, {})[name] = np.asarray(value, np.float64)
+            by_population.setdefault(pop, {})[name] = self.params.as_stored(
+                key, np.asarray(value, np.float64), f"state['params']['{key}']"
+            )
         for pop, values in by_population.items():
-            pp = self.plan.pop(pop)
             self.net.populations[pop].model._check_positive(values)
-            values = {k: v if k in pp.per_neuron else np.float64(v[0]) for k, v in values.items()}
-            self._set_population_params(pp, values)
+            self._set_population_params(self.plan.pop(pop), values)
         for key, value in state["optimizer"].items():
             s, _, name = key.partition("/")
             for prog in self.programs:
@@ -345,6 +406,7 @@ class TrainingMixin:
         for pop, value in state["feedback"].items():
             self.set_feedback(pop, value)
         self.step = int(step)
+        self._diverged = None  # a good state again
 
     def _replica_state(self) -> dict[str, np.ndarray]:
         """What every rank must hold alike: weights, parameters, optimiser state."""
@@ -401,6 +463,22 @@ class TrainingMixin:
         """
         from tqdm.auto import tqdm
 
+        from snncc.runtime.checkpoint import check_target
+
+        self._require_training()
+        check_number(epochs, "fit: epochs", minimum=0, integer=True)
+        if batch_size is not None:
+            check_number(batch_size, "fit: batch_size", minimum=1, integer=True)
+        check_number(seed, "fit: seed", minimum=0, integer=True)
+        if on_epoch is not None and not callable(on_epoch):
+            raise ModelError(
+                f"fit: on_epoch must be a function of the epoch's record, got {on_epoch!r}"
+            )
+        if checkpoint is not None:  # refused now, not after the first epoch's training
+            check_target(checkpoint)
+        self._check_labels(train, "fit: train", shuffled=True)
+        if validation is not None:
+            self._check_labels(validation, "fit: validation", shuffled=False)
         comm = self.comm
         if progress is None:  # bars only on a terminal: in a log file they flood it with \r
             progress = sys.stderr.isatty()
@@ -489,6 +567,34 @@ def _check_array(value: object, ref: np.ndarray, where: str) -> None:
         )
     if not np.all(np.isfinite(arr)):
         raise ShapeError(f"{where} contains NaN or inf; it comes from a diverged run")
+
+
+def _check_data(data: object, what: str, shuffled: bool) -> None:
+    """A dataset (anything with .batches) or an (x, y) pair with as many labels as examples.
+
+    ``shuffled``: fit draws batches by index, which needs x as a NumPy array.
+    """
+    usage = "give a SpikeDataset (snncc.data) or a pair (x, y) of inputs and labels"
+    if hasattr(data, "batches"):
+        if hasattr(data, "__len__") and len(data) == 0:
+            raise ShapeError(f"{what} has no examples; {usage}")
+        return
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ShapeError(f"{what}: cannot read {type(data).__name__} as data; {usage}")
+    x, y = data
+    if shuffled and not isinstance(x, np.ndarray):
+        raise ShapeError(
+            f"{what}: fit shuffles the examples by index, so x must be a NumPy array (got "
+            f"{type(x).__name__}); for event lists, bin them first (snncc.data.SpikeDataset)"
+        )
+    try:
+        n_x, n_y = len(x), len(y)
+    except TypeError:
+        raise ShapeError(f"{what}: x and y must be sequences of examples; {usage}") from None
+    if n_x != n_y:
+        raise ShapeError(f"{what}: {n_x} examples but {n_y} labels; give one label per example")
+    if n_x == 0:
+        raise ShapeError(f"{what} has no examples; {usage}")
 
 
 def _shuffled(data, batch_size: int, seed: int, epoch: int):

@@ -19,12 +19,15 @@ give the factorised ("adjoint") form used when weights change once per batch:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 
 from snncc.errors import ModelError
 from snncc.model.equations import parse_expr, symbol
+from snncc.model.values import check_number
 from snncc.symbolic.integrate import I_SYN, SPIKE_PREV, DiscreteUpdate
 
 #: The differentiable copy of the previous spike, used by on_spike effects.
@@ -54,6 +57,7 @@ class TraceSystem:
     c: sp.Matrix
     g: sp.Matrix
     param_c: dict[str, sp.Matrix] = field(default_factory=dict)  # dM/dp for trainable p
+    param_g: dict[str, sp.Expr] = field(default_factory=dict)  # psi dmargin/dp (spiking)
 
     def __str__(self) -> str:
         lines = [f"eligibility traces of '{self.population}' ({self.model}), state {self.states}"]
@@ -123,14 +127,19 @@ def derive_traces(
                 "(pseudo-derivative) on its neuron model; pass surrogate=... to NeuronModel"
             )
         g = sp.Matrix([_tidy(PSI * dm) for dm in dmargin])
-    param_c = {}
+    param_c, param_g = {}, {}
     for p in trainable:
-        col = [
-            _tidy(_diff(M[k], symbol(p)).xreplace({SPIKE_GRAD: SPIKE_PREV}).xreplace(rename))
-            for k in range(n)
-        ]
+        col = []
+        for k in range(n):
+            d = _diff(M[k], symbol(p))
+            dzs = _diff(M[k], SPIKE_GRAD)
+            if dzs != 0 and upd.margin is not None:  # p moved the spike of t-1 (its margin)
+                d += dzs * PSI_PREV * sp.diff(upd.margin, symbol(p)).xreplace(rename)
+            col.append(_tidy(d.xreplace({SPIKE_GRAD: SPIKE_PREV}).xreplace(rename)))
         param_c[p] = sp.Matrix(col)
-    return TraceSystem(population, upd.model, states, D, c, g, param_c)
+        if output is None:  # the spike also depends on p directly, through the threshold
+            param_g[p] = _tidy(PSI * sp.diff(upd.margin, symbol(p)))
+    return TraceSystem(population, upd.model, states, D, c, g, param_c, param_g)
 
 
 def _diff(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
@@ -199,32 +208,10 @@ DECISIONS = ("sum", "max", "last")
 
 
 @dataclass
-class EProp:
-    """eProp options. Every modelling choice of Bellec et al. is an option, none hard-coded.
-
-    Args:
-        readout: name of the readout population (non-spiking, e.g. LeakyIntegrator).
-        feedback: "symmetric" (B = W_out) or "random" (a fixed B ~ Normal(0, 1/sqrt(n_hidden))).
-        filter_decay, filter_gain: the eligibility filter ebar <- decay*ebar + gain*e, in terms
-            of ``kappa`` (the readout's decay); gain "1" (mlGeNN) or "1 - kappa" (Bellec).
-        regularizer: "moving" (moving average f with tau_reg), "sequence" (spike count per
-            sequence, Bellec) or "none"; strength c_reg; f_target in Hz.
-        reg_state, reg_signal: override the regulariser's equations (strings in f, z, dt,
-            tau_reg, c_reg, f_target; for "sequence" in n_spikes and T).
-        loss: "cross_entropy" (per time step, softmax) or "mse" (targets per step).
-        decision: how predictions are read: "sum" (argmax of summed softmax), "max", "last".
-        error_start: the error counts only from this step on.
-        weight_clamp: None, a bound c (|w| <= c) or (low, high), applied after each step.
-        train_bias: train the readout's trainable parameters (its bias) too.
-        strategy: "auto", "factorized" (exact adjoint over the sequence, O(B T N) memory) or
-            "online" (per-synapse traces, memory constant in T).
-        seed: seed of the random feedback matrix.
-    """
+class RuleOptions:
+    """Options every gradient rule shares (see EProp and BPTT for their meaning)."""
 
     readout: str = "output"
-    feedback: str = "symmetric"
-    filter_decay: str = "kappa"
-    filter_gain: str = "1"
     regularizer: str = "moving"
     c_reg: float = 0.0
     f_target: float = 10.0
@@ -236,35 +223,108 @@ class EProp:
     error_start: int = 0
     weight_clamp: float | tuple[float, float] | None = None
     train_bias: bool = True
+    average_gradient: bool = False
+
+    #: eProp's learning signal is fed back through B; an exact rule's is the true adjoint
+    exact = False
+
+    def _one_of(self, name: str, options: tuple[str, ...]) -> None:
+        value = getattr(self, name)
+        if value not in options:
+            raise ModelError(
+                f"{type(self).__name__}: {name}={value!r} is not one of {', '.join(options)}"
+            )
+
+    def __post_init__(self) -> None:
+        self._one_of("regularizer", ("moving", "sequence", "none"))
+        self._one_of("loss", LOSSES)
+        self._one_of("decision", DECISIONS)
+        name = type(self).__name__
+        if not isinstance(self.readout, str):
+            raise ModelError(
+                f"{name}: readout must be the name of the readout population, got {self.readout!r}"
+            )
+        check_number(self.c_reg, f"{name}: c_reg", minimum=0)
+        check_number(self.f_target, f"{name}: f_target (Hz)", minimum=0)
+        check_number(self.tau_reg, f"{name}: tau_reg (ms)", minimum=0, exclusive=True)
+        check_number(self.error_start, f"{name}: error_start", minimum=0, integer=True)
+        for flag in ("train_bias", "average_gradient"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ModelError(
+                    f"{name}: {flag} must be True or False, got {getattr(self, flag)!r}"
+                )
+        self.weight_clamp = _clamp(self.weight_clamp, name)
+        self.equations()  # parse early: a bad string fails here, naming the option
+
+    def _regulariser(self) -> tuple[str, str | None, str]:
+        """(mode, state equation, signal equation) of the firing-rate regulariser."""
+        if self.c_reg == 0 and self.reg_signal is None:
+            # the default signals scale with c_reg: with c_reg = 0 there is no regulariser, and
+            # no history of it (it would be all zeros: 718 MB at SHD's batch 512, T = 1370)
+            return "none", None, "0"
+        if self.regularizer == "moving":
+            state = self.reg_state or "exp(-dt/tau_reg)*f + (1 - exp(-dt/tau_reg))*z"
+            return "moving", state, self.reg_signal or "c_reg*(f - f_target)"
+        if self.regularizer == "sequence":
+            return "sequence", None, self.reg_signal or "c_reg*(n_spikes/T - f_target)/T"
+        return "none", None, "0"
+
+
+@dataclass
+class EProp(RuleOptions):
+    """eProp options. Every modelling choice of Bellec et al. is an option, none hard-coded.
+
+    Args:
+        readout: name of the readout population (non-spiking, e.g. LeakyIntegrator).
+        feedback: "symmetric" (B = W_out) or "random" (a fixed B ~ Normal(0, 1/sqrt(n_hidden))).
+        filter_decay, filter_gain: the eligibility filter ebar <- decay*ebar + gain*e, in terms
+            of ``kappa`` (the readout's decay); gain "1" (mlGeNN) or "1 - kappa" (Bellec).
+        regularizer: "moving" (moving average f with tau_reg), "sequence" (spike count per
+            sequence, Bellec) or "none"; strength c_reg (0: no regulariser); f_target in Hz.
+        reg_state, reg_signal: override the regulariser's equations (strings in f, z, dt,
+            tau_reg, c_reg, f_target; for "sequence" in n_spikes and T).
+        loss: "cross_entropy" (per time step, softmax) or "mse" (targets per step).
+        decision: how predictions are read: "sum" (argmax of summed softmax), "max", "last".
+        error_start: the error counts only from this step on.
+        weight_clamp: None, a bound c (|w| <= c) or (low, high), applied after each step.
+        train_bias: train the readout's trainable parameters (its bias) too. A hidden
+            population's own trainable parameters (``NeuronModel(trainable=...)``) are always
+            trained.
+        strategy: "auto", "factorized" (exact adjoint over the sequence, O(B T N) memory) or
+            "online" (per-synapse traces, memory constant in T).
+        seed: seed of the random feedback matrix.
+        average_gradient: divide the gradients by the number of steps the error counts
+            (T - error_start), as NEST's e-prop models do; off: summed over time (mlGeNN).
+    """
+
+    feedback: str = "symmetric"
+    filter_decay: str = "kappa"
+    filter_gain: str = "1"
     strategy: str = "auto"
     seed: int = 1234
 
     def __post_init__(self) -> None:
-        def one_of(name: str, value: str, options: tuple[str, ...]) -> None:
-            if value not in options:
-                raise ModelError(f"EProp: {name}={value!r} is not one of {', '.join(options)}")
-
-        one_of("feedback", self.feedback, ("symmetric", "random"))
-        one_of("regularizer", self.regularizer, ("moving", "sequence", "none"))
-        one_of("loss", self.loss, LOSSES)
-        one_of("decision", self.decision, DECISIONS)
-        one_of("strategy", self.strategy, ("auto", "factorized", "online"))
-        if self.error_start < 0:
-            raise ModelError("EProp: error_start must be >= 0")
-        if isinstance(self.weight_clamp, (int, float)):
-            self.weight_clamp = (-float(self.weight_clamp), float(self.weight_clamp))
-        self.equations()  # parse early: a bad string fails here, naming the option
+        self._one_of("feedback", ("symmetric", "random"))
+        self._one_of("strategy", ("auto", "factorized", "online"))
+        check_number(self.seed, "EProp: seed", minimum=0, integer=True)
+        super().__post_init__()
 
     def equations(self) -> RuleEquations:
-        if self.c_reg == 0 and self.reg_signal is None:
-            # the default signals scale with c_reg: with c_reg = 0 there is no regulariser, and
-            # no history of it (it would be all zeros: 718 MB at SHD's batch 512, T = 1370)
-            return rule_equations(self.filter_decay, self.filter_gain, "none", None, "0")
-        if self.regularizer == "moving":
-            state = self.reg_state or "exp(-dt/tau_reg)*f + (1 - exp(-dt/tau_reg))*z"
-            signal = self.reg_signal or "c_reg*(f - f_target)"
-        elif self.regularizer == "sequence":
-            state, signal = None, self.reg_signal or "c_reg*(n_spikes/T - f_target)/T"
-        else:
-            state, signal = None, "0"
-        return rule_equations(self.filter_decay, self.filter_gain, self.regularizer, state, signal)
+        mode, state, signal = self._regulariser()
+        return rule_equations(self.filter_decay, self.filter_gain, mode, state, signal)
+
+
+def _clamp(clamp: object, rule: str) -> tuple[float, float] | None:
+    """weight_clamp as (low, high): None, a bound c > 0 for |w| <= c, or a pair low < high."""
+    usage = "give None, a bound c > 0 (|w| <= c) or a pair (low, high) with low < high"
+    if clamp is None:
+        return None
+    if isinstance(clamp, numbers.Real) and not isinstance(clamp, (bool, np.bool_)):
+        c = check_number(clamp, f"{rule}: weight_clamp", minimum=0, exclusive=True, hint=usage)
+        return (-float(c), float(c))
+    if not isinstance(clamp, (tuple, list)) or len(clamp) != 2:
+        raise ModelError(f"{rule}: weight_clamp={clamp!r} is not a bound or a pair; {usage}")
+    low, high = (check_number(c, f"{rule}: weight_clamp", hint=usage) for c in clamp)
+    if not low < high:
+        raise ModelError(f"{rule}: weight_clamp={clamp!r} has low >= high; {usage}")
+    return (float(low), float(high))

@@ -148,6 +148,8 @@ def _integrate(model: NeuronModel, odes: dict[str, sp.Expr]) -> tuple[dict[str, 
         not (sp.diff(f, x).free_symbols & all_states) for f in rhs for x in all_states
     ) and all(not f.has(sp.Piecewise, sp.Max, sp.Min, sp.Abs) for f in rhs)
     method = model.integration
+    if method == "symplectic_euler":
+        return _explicit(states, rhs, method), method
     if method == "auto":
         if linear:
             method = "exact"
@@ -192,29 +194,68 @@ def _exact(states: list[sp.Symbol], rhs: list[sp.Expr]) -> dict[str, sp.Expr]:
     return {x.name: sp.simplify(new[i]) for i, x in enumerate(states)}
 
 
+@dataclass(frozen=True)
+class Tableau:
+    """An explicit Runge-Kutta method as data (Butcher tableau): stage k evaluates the ODEs at
+    x + dt * sum_m a[k][m] k_m; the step is x + dt * sum_k b[k] k_k."""
+
+    a: tuple[tuple[sp.Rational, ...], ...]
+    b: tuple[sp.Rational, ...]
+
+
+_H = sp.Rational(1, 2)
+#: The explicit methods, applied by one generic machine (``_runge_kutta``).
+TABLEAUS = {
+    "euler": Tableau(((),), (1,)),
+    "midpoint": Tableau(((), (_H,)), (0, 1)),
+    "rk4": Tableau(
+        ((), (_H,), (0, _H), (0, 0, 1)),
+        (sp.Rational(1, 6), sp.Rational(1, 3), sp.Rational(1, 3), sp.Rational(1, 6)),
+    ),
+}
+
+
 def _explicit(states: list[sp.Symbol], rhs: list[sp.Expr], method: str) -> dict[str, sp.Expr]:
+    if method == "symplectic_euler":
+        return _symplectic(states, rhs)
+    return _runge_kutta(states, rhs, TABLEAUS[method])
+
+
+def _runge_kutta(states: list[sp.Symbol], rhs: list[sp.Expr], tab: Tableau) -> dict[str, sp.Expr]:
     def f(values: list[sp.Expr]) -> list[sp.Expr]:
         sub = dict(zip(states, values, strict=True))
         return [r.xreplace(sub) for r in rhs]
 
-    x = list(states)
-    if method == "euler":
-        k = f(x)
-        new = [xi + DT * ki for xi, ki in zip(x, k, strict=True)]
-    elif method == "midpoint":
-        k1 = f(x)
-        k2 = f([xi + DT / 2 * ki for xi, ki in zip(x, k1, strict=True)])
-        new = [xi + DT * ki for xi, ki in zip(x, k2, strict=True)]
-    else:  # rk4
-        k1 = f(x)
-        k2 = f([xi + DT / 2 * ki for xi, ki in zip(x, k1, strict=True)])
-        k3 = f([xi + DT / 2 * ki for xi, ki in zip(x, k2, strict=True)])
-        k4 = f([xi + DT * ki for xi, ki in zip(x, k3, strict=True)])
-        new = [
-            xi + DT / 6 * (a + 2 * b + 2 * c + d)
-            for xi, a, b, c, d in zip(x, k1, k2, k3, k4, strict=True)
+    ks: list[list[sp.Expr]] = []
+    for row in tab.a:
+        at = [
+            x + DT * sum((c * k[i] for c, k in zip(row, ks, strict=False) if c), sp.Integer(0))
+            for i, x in enumerate(states)
         ]
+        ks.append(f(at))
+    new = [
+        x + DT * sum((c * k[i] for c, k in zip(tab.b, ks, strict=True) if c), sp.Integer(0))
+        for i, x in enumerate(states)
+    ]
     return {s.name: e for s, e in zip(states, new, strict=True)}
+
+
+def _symplectic(states: list[sp.Symbol], rhs: list[sp.Expr]) -> dict[str, sp.Expr]:
+    """Symplectic Euler: the ODEs in declaration order, each from the new values of the states
+    before it and the old values of those after it. Each equation's own linear decay
+    (dx/dt = a x + r, a free of x) is taken exactly, x' = e^{a dt} x + (e^{a dt} - 1)/a r,
+    which is how SE-adLIF (Baronig et al. 2024) steps the adaptive LIF; otherwise Euler."""
+    new: dict[sp.Symbol, sp.Expr] = {}
+    for x, f in zip(states, rhs, strict=True):
+        a = sp.diff(f, x)
+        if a != 0 and not a.has(*states):  # linear in x: its own decay exactly
+            decay = sp.exp(a * DT)
+            step = decay * x + (decay - 1) / a * sp.expand(f - a * x)
+        else:
+            step = x + DT * f
+        # the states before x enter at their new values, held over the step like I_syn
+        new[x] = step.xreplace(new)
+    return {s.name: new[s] for s in states}
 
 
 def _hoist_linear(

@@ -16,6 +16,7 @@ import sympy as sp
 
 from snncc.errors import ModelError
 from snncc.model.equations import symbol
+from snncc.model.values import check_number
 
 
 class Optimizer(Protocol):
@@ -40,20 +41,13 @@ class _Schedule:
 
     def _check_schedule(self) -> None:
         name = type(self).__name__
-        for field in ("lr", "lr_end"):
-            value = getattr(self, field)
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ModelError(f"{name}: {field} must be a number, got {value!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ModelError(f"{name}: learning rate must be a finite number > 0, got {self.lr}")
-        if (
-            not isinstance(self.decay_steps, int)
-            or self.decay_steps < 0
-            or not 0 <= self.lr_end <= self.lr
-        ):
+        check_number(self.lr, f"{name}: the learning rate lr", minimum=0, exclusive=True)
+        check_number(self.decay_steps, f"{name}: decay_steps", minimum=0, integer=True)
+        check_number(self.lr_end, f"{name}: lr_end", minimum=0)
+        if self.lr_end > self.lr:
             raise ModelError(
-                f"{name}: need an integer decay_steps >= 0 and 0 <= lr_end <= lr, got "
-                f"decay_steps={self.decay_steps!r}, lr_end={self.lr_end}, lr={self.lr}"
+                f"{name}: lr_end={self.lr_end:g} is above lr={self.lr:g}; the schedule decays "
+                "from lr to lr_end, so give lr_end <= lr"
             )
 
     def lr_at(self, step: int) -> float:
@@ -111,11 +105,10 @@ class Adam(_Schedule):
     def __post_init__(self) -> None:
         self._check_schedule()
         for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ModelError(f"Adam: {name} must be in [0, 1), got {value!r}")
-        if not isinstance(self.eps, (int, float)) or not self.eps > 0:
-            raise ModelError(f"Adam: eps must be > 0, got {self.eps!r}")
+            beta = check_number(getattr(self, name), f"Adam: {name}", minimum=0)
+            if not beta < 1:
+                raise ModelError(f"Adam: {name} must be in [0, 1), got {beta}; e.g. 0.9 or 0.999")
+        check_number(self.eps, "Adam: eps", minimum=0, exclusive=True, hint="e.g. eps=1e-8")
         if self.epsilon not in ("bias_corrected", "nest"):
             raise ModelError(
                 f"Adam: epsilon={self.epsilon!r} is not one of 'bias_corrected', 'nest'"

@@ -5,8 +5,9 @@ traces of shape ``(B, n_pre, N)``. It implements the semantics snncc's kernels a
 against (see ``/work/shared/reference/eprop.md``):
 
 * step ``t = 0..T-1``, every state starts at 0 (``z^{-1} = v^{-1} = a^{-1} = 0``);
-* ``I = x^t W_in + z^{t-1} W_rec``; membrane ``v = alpha v; v = v - v_th z^{t-1};
-  v = v + zeta I`` (three float operations, in this order);
+* ``I = x^{t - in_delay} W_in + z^{t - rec_delay} W_rec`` (delays 0 and 1 by default);
+  membrane ``v = alpha v; v = v - v_th z^{t-1}; v = v + zeta I`` (three float operations, in
+  this order);
 * ALIF ``a = rho a; a = a + z^{t-1}; A = v_th + beta a`` (LIF: ``A = v_th``);
 * refractory counter ``r = max(r - 1, 0); r = n_ref - 1 if z^{t-1}``; refractory iff ``r > 0``;
 * ``z = (v > A) and not refractory``; ``psi = gamma/v_th max(0, 1 - |v - A|/v_th)``, 0 while
@@ -75,6 +76,8 @@ def _run(
     allow_self: bool,
     dtype: Any,
     grads: bool,
+    in_delay: int = 0,
+    rec_delay: int = 1,
 ) -> dict[str, Any]:
     if model not in ("lif", "alif"):
         raise ValueError(f"model must be 'lif' or 'alif', got {model!r}")
@@ -160,10 +163,12 @@ def _run(
 
     for t in range(T):
         z_prev = z
-        xt = x[:, t]
+        # synaptic delays: the input of step t - in_delay, the recurrent spikes of t - rec_delay
+        xt = x[:, t - in_delay] if t >= in_delay else np.zeros_like(x[:, 0])
+        s_rec = rec_z[:, t - rec_delay] if t >= rec_delay else np.zeros_like(z)
         I = xt @ W_in
         if rec:
-            I = I + z_prev @ W_rec
+            I = I + s_rec @ W_rec
         if n_ref > 0:
             r = np.maximum(r - 1, 0)
             r = np.where(z_prev > 0, n_ref - 1, r)
@@ -226,7 +231,7 @@ def _run(
         n_spk += z
 
         for k, _n in pres:
-            s = xt if k == "W_in" else z_prev
+            s = xt if k == "W_in" else s_rec
             zbar[k] = alpha * zbar[k] + (zeta_c * s[:, :, None])
             if alif:
                 ea = eps_a[k]
@@ -287,6 +292,8 @@ def eprop_gradients(
     out_scale: Any = 1.0,
     allow_self: bool = True,
     dtype: Any = np.float32,
+    in_delay: int = 0,
+    rec_delay: int = 1,
 ) -> dict[str, Any]:
     """e-prop gradients summed over time and batch.
 
@@ -301,6 +308,7 @@ def eprop_gradients(
         targets=targets, loss=loss, feedback=feedback, gain=gain, reg=reg, c_reg=c_reg,
         f_target=f_target, tau_reg=tau_reg, error_start=error_start, zeta=zeta,
         out_scale=out_scale, allow_self=allow_self, dtype=dtype, grads=True,
+        in_delay=in_delay, rec_delay=rec_delay,
     )  # fmt: skip
 
 
