@@ -56,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the suite described by ``args`` (see snncc.bench.add_bench); returns 0."""
     if getattr(args, "render", None):
         return render(Path(args.render), plots_too=not args.no_plots)
+    if getattr(args, "gpu_model", None):
+        from benchmarks import gpu_model
+
+        return gpu_model.run(args)
     name, p = preset_for(args)
     sections = list(args.only or ("compile", "training", "inference"))
     stamp = time.strftime("%Y%m%d-%H%M%S")

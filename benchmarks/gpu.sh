@@ -2,9 +2,10 @@
 # One prepared run for a fresh machine with an NVIDIA GPU and no internet (about 8 minutes):
 #   1. builds PyCUDA from the local bundle .gpu/ (bash .gpu/install.sh -> /tmp/site),
 #   2. runs the GPU tests (python -m pytest -m gpu),
-#   3. runs every benchmark with GPU sizes (python -m benchmarks --gpu),
+#   3. prints the cost model's prediction with measured per-kernel times (--gpu-model),
+#   4. runs every benchmark with GPU sizes (python -m benchmarks --gpu),
 # and writes everything to OUT (default: $OUT if set, else runs/bench-gpu-<time>):
-#   gpu.log (all output), results.json, results.md, img/*.png.
+#   gpu.log (all output), gpu_model.txt, results.json, results.md, img/*.png.
 #
 # Usage, from the repository root:   bash benchmarks/gpu.sh [OUT] [extra args for benchmarks]
 # Prepare .gpu/ beforehand where pip works (it holds the pycuda sdist and its wheels):
@@ -62,7 +63,14 @@ case $rc in
   *) say "GPU tests FAILED (exit $rc); the benchmarks still run" ;;
 esac
 
-# 3. benchmarks ---------------------------------------------------------------------------------
+# 3. the cost model's prediction with the measured per-kernel times beside it -------------------
+say "cost model: python -m benchmarks --gpu-model (at most 120s) -> $out/gpu_model.txt"
+timeout 120 $PY -m benchmarks --gpu-model >"$out/gpu_model.txt" 2>&1
+rc=$?
+cat "$out/gpu_model.txt" >>"$log"
+[ "$rc" -eq 0 ] || say "cost model ended with exit $rc (see $out/gpu_model.txt)"
+
+# 4. benchmarks ---------------------------------------------------------------------------------
 remaining=$(($(left) - 10))
 quick=""
 if [ "$remaining" -lt "${QUICK_BELOW_S:-240}" ]; then quick="--quick"; fi

@@ -65,6 +65,30 @@ def add_bench(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="measure nothing: rewrite DIR/results.md and DIR/img/*.png from DIR/results.json",
     )
+    parser.add_argument(
+        "--gpu-model",
+        nargs="?",
+        const="H200",
+        default=None,
+        choices=("H200", "TitanV"),
+        metavar="GPU",
+        help="measure nothing: print the GPU cost model's prediction of a CUDA training step "
+        "(SHD sizes) for GPU (H200, or TitanV); on a GPU, measured per-kernel times beside it",
+    )
+    parser.add_argument(
+        "--input-rate",
+        type=float,
+        default=0.015,
+        metavar="R",
+        help="--gpu-model: input spikes per unit and step (default 0.015, SHD-like)",
+    )
+    parser.add_argument(
+        "--hidden-rate",
+        type=float,
+        default=0.02,
+        metavar="R",
+        help="--gpu-model: hidden spikes per neuron and step (default 0.02)",
+    )
     parser.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # tests: "smoke"
 
 

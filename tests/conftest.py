@@ -2,7 +2,10 @@ import os
 
 import pytest
 
-from tests.cudaemu.fixture import cuda_emulator  # noqa: F401 -- the CUDA emulator, for every test
+from tests.cudaemu.fixture import (  # noqa: F401 -- the CUDA emulator (and NCCL's stand-in)
+    cuda_emulator,
+    emulated_nccl,
+)
 
 # Tiny test networks on a shared 2-core machine: busy-waiting OpenMP threads only get in the way.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

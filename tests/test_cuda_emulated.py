@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import snncc
+from snncc import init, neurons
 from tests.cudaemu.fixture import assert_bit_identical, emulated_module, same_in_every_order
-from tests.test_cuda import _nets, _train_net
+from tests.test_cuda import DELAY_CASES, _delay_net, _nets, _train_net
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -727,6 +728,8 @@ GRADIENT_CASES = {
     "sequence-mixed": (_nets, dict(regularizer="sequence", feedback="random")),
     "moving-sparse-input": (lambda: _train_net(sparse=True), dict(regularizer="moving")),
     "mse-dense": (_train_net, dict(regularizer="sequence", loss="mse")),
+    # NEST's mean over the counted steps: every gradient scaled on the device
+    "average-gradient": (_train_net, dict(average_gradient=True, error_start=20)),
 }
 
 
@@ -814,3 +817,221 @@ def test_emulated_evaluate_matches_the_cpu(cuda_emulator):
     assert got["accuracy"] == want["accuracy"]
     np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-6)
     np.testing.assert_array_equal(gpu.predict(x), cpu.predict(x))
+
+
+@pytest.mark.parametrize("case", DELAY_CASES)
+def test_emulated_delays_match_the_cpu(cuda_emulator, case):
+    """Delays 0-5 (and mixed) from inputs, earlier, later and the same population: the forward
+    pass gives the CPU's bits, the gradients agree to 1e-5, in every thread/block order."""
+    net = _delay_net(DELAY_CASES[case])
+    rng = np.random.default_rng(5)
+    x, y = _x(rng, 3, 60, n=40, p=0.12), rng.integers(0, 4, 3)
+    rule = snncc.rules.EProp(readout="output", c_reg=0.05, feedback="random")
+    cpu, gpu = (snncc.compile(net, batch_size=3, backend=b, rule=rule) for b in ("cpu", "cuda"))
+    keys = ["hidden", "lif", "hidden.v", "hidden.a", "lif.v", "output.v"]
+    want = cpu.run(x, record=keys)
+    assert want["hidden"].sum() > 0 and want["lif"].sum() > 0  # the delayed paths carry spikes
+    assert_bit_identical(same_in_every_order(lambda: gpu.run(x, record=keys)), want)
+    g_cpu = cpu.gradients(x, y)
+    g_gpu = same_in_every_order(lambda: gpu.gradients(x, y))
+    for k in g_cpu:
+        scale = np.abs(g_cpu[k]).max()
+        assert scale > 0, k
+        assert np.abs(g_gpu[k] - g_cpu[k]).max() / scale < 1e-5, k
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_delayed_spikes_arrive_when_the_delays_say(request, backend):
+    """Against the definition (a spike of step t arrives at t + delay), on both backends: one
+    input spike at step 4 travels input -> relay (2) -> sink_a (0), sink_b (3), and through
+    relay2, declared earlier, (1) -> sink_d (2); input -> sink_c (4)."""
+    if backend == "cuda":
+        request.getfixturevalue("cuda_emulator")
+    net = snncc.Network(dt=1.0)
+    inp = net.add_input("input", 1)
+    relay2 = net.add_population("relay2", 1, neurons.LIF())
+    relay = net.add_population("relay", 1, neurons.LIF())
+    sink = neurons.LeakyIntegrator(tau=1e9, bias=False)  # holds what arrived
+    sinks = {n: net.add_population(n, 1, sink) for n in ("sink_a", "sink_b", "sink_c", "sink_d")}
+    net.connect(inp, relay, weight=1.0, delay=2)  # v = 1 > 0.6: one spike, then below threshold
+    net.connect(relay, sinks["sink_a"], weight=1.0, delay=0)
+    net.connect(relay, sinks["sink_b"], weight=1.0, delay=3)
+    net.connect(inp, sinks["sink_c"], weight=1.0, delay=4)
+    net.connect(relay, relay2, weight=1.0, delay=1)
+    net.connect(relay2, sinks["sink_d"], weight=1.0, delay=2)
+    x = np.zeros((1, 16, 1), np.uint8)
+    x[0, 4, 0] = 1
+    keys = ["relay", "relay2", *(f"{n}.v" for n in sinks)]
+    rec = snncc.compile(net, batch_size=1, backend=backend).run(x, record=keys)
+    first = {k: np.flatnonzero(v[0, :, 0]).tolist() for k, v in rec.items()}
+    assert first["relay"] == [6] and first["relay2"] == [7]
+    arrival = {"sink_a": 6, "sink_b": 9, "sink_c": 8, "sink_d": 9}
+    for name, step in arrival.items():
+        assert first[f"{name}.v"][0] == step, name
+
+
+def test_emulated_shared_memory_above_48k_is_asked_for(cuda_emulator):
+    """A ring of 801 steps of 512 neurons needs 51 KiB of shared memory: the program raises
+    the kernel's limit (a GPU refuses the launch otherwise, and so does the emulator)."""
+    from snncc.codegen import cuda_layout
+
+    net = snncc.Network(dt=1.0, seed=1)
+    inp = net.add_input("input", 40)
+    hid = net.add_population("hidden", 512, neurons.LIF())
+    net.connect(inp, hid, weight=init.Normal(0.5, 0.5))
+    net.connect(hid, hid, weight=init.Normal(0.0, 0.1), delay=800)
+    model = snncc.compile(net, batch_size=2, backend="cuda")
+    (launch,) = model.plan.manifest["simulate"]
+    assert launch.shared > cuda_layout.SHARED_DEFAULT
+    x = _x(np.random.default_rng(7), 2, 12, n=40, p=0.2)
+    want = snncc.compile(net, batch_size=2, backend="cpu").run(x, record=["hidden", "hidden.v"])
+    assert_bit_identical(model.run(x, record=["hidden", "hidden.v"]), want)
+    kernel = model.programs[0].kernels["simulate"]
+    kernel.set_attribute(cuda_emulator.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, 0)
+    with pytest.raises(cuda_emulator.LogicError, match="dynamic shared memory"):
+        model.run(x, record=["hidden"])
+
+
+def test_emulated_rings_too_big_for_shared_memory_live_in_global_memory(cuda_emulator, monkeypatch):
+    from snncc.codegen import cuda_layout
+
+    monkeypatch.setattr(cuda_layout, "RING_SHARED_LIMIT", 0)  # every ring that has a buffer
+    net = _delay_net({**DELAY_CASES["mixed"], "hid_hid": 2})
+    rule = snncc.rules.EProp(readout="output", c_reg=0.05, feedback="random")
+    gpu = snncc.compile(net, batch_size=3, backend="cuda", rule=rule)
+    rings = cuda_layout.layout(gpu.plan).rings
+    assert not rings["hidden"].shared and not rings["lif"].shared
+    assert "hidden_ring" in gpu.sources()["network.cu"].split("ring_hidden =")[1].split(";")[0]
+    rng = np.random.default_rng(8)
+    x, y = _x(rng, 3, 50, n=40, p=0.12), rng.integers(0, 4, 3)
+    cpu = snncc.compile(net, batch_size=3, backend="cpu", rule=rule)
+    keys = ["hidden", "lif", "output.v"]
+    assert_bit_identical(same_in_every_order(lambda: gpu.run(x, record=keys)), cpu.run(x, keys))
+    g_cpu, g_gpu = cpu.gradients(x, y), gpu.gradients(x, y)
+    for k in g_cpu:
+        scale = np.abs(g_cpu[k]).max()
+        assert scale > 0 and np.abs(g_gpu[k] - g_cpu[k]).max() / scale < 1e-5, k
+
+
+def test_emulated_gradients_without_batch_parts_match_the_cpu(cuda_emulator):
+    """Capacity 1: every weight-gradient kernel writes its gradient directly (no sum_parts_*)."""
+    rng = np.random.default_rng(9)
+    x, y = _x(rng, 3, 70), rng.integers(0, 5, 3)
+    rule = snncc.rules.EProp(readout="output", c_reg=0.05)
+    cpu = snncc.compile(_train_net(), batch_size=3, backend="cpu", rule=rule)
+    gpu = snncc.compile(_train_net(), batch_size=1, backend="cuda", rule=rule)
+    assert not any(launch.name.startswith("sum_parts") for launch in gpu.plan.manifest["gradient"])
+    g_cpu, g_gpu = cpu.gradients(x, y), same_in_every_order(lambda: gpu.gradients(x, y))
+    for k in g_cpu:
+        scale = np.abs(g_cpu[k]).max()
+        assert scale > 0 and np.abs(g_gpu[k] - g_cpu[k]).max() / scale < 1e-5, k
+
+
+def test_emulated_inputs_are_uploaded_ahead_and_train_the_same(cuda_emulator, monkeypatch):
+    """fit: each device's next chunk (and the next batch's first) is staged through pinned
+    memory on a copy stream while the current one runs; the weights are the CPU's."""
+    from snncc.backends.cuda import CudaProgram
+
+    flags = []
+    swap = CudaProgram.set_inputs
+
+    def spy(self, inputs, staged=False):
+        flags.append(staged)
+        return swap(self, inputs, staged)
+
+    monkeypatch.setattr(CudaProgram, "set_inputs", spy)
+    rng = np.random.default_rng(10)
+    x, y = _x(rng, 16, 40), rng.integers(0, 5, 16)
+    rule = snncc.rules.EProp(readout="output", c_reg=0.01)
+    opt = snncc.optim.Adam(1e-2)
+    cpu = snncc.compile(_train_net(), batch_size=8, backend="cpu", rule=rule, optimizer=opt)
+    gpu = snncc.compile(
+        _train_net(), batch_size=2, backend="cuda", devices=[0, 1], rule=rule, optimizer=opt
+    )
+    cpu.fit((x, y), epochs=1, batch_size=8, progress=False)
+    gpu.fit((x, y), epochs=1, batch_size=8, progress=False)
+    # 2 batches of 8, 4 per device in chunks of 2: only the very first chunks are not staged
+    assert flags == [False, False] + [True] * 6
+    for k in ("in_hid", "hid_hid", "hid_out"):
+        np.testing.assert_allclose(gpu.weights[k], cpu.weights[k], rtol=1e-5, atol=1e-6)
+
+
+def test_the_cpu_converts_no_batch_ahead(monkeypatch):
+    """The CPU's programs stage nothing, so fit converts each batch once, when it runs."""
+    from snncc.runtime.model import CompiledModel
+
+    calls = []
+    convert = CompiledModel.convert_inputs
+
+    def spy(self, x, n_steps=None):
+        calls.append(len(x))
+        return convert(self, x, n_steps)
+
+    monkeypatch.setattr(CompiledModel, "convert_inputs", spy)
+    rng = np.random.default_rng(11)
+    x, y = _x(rng, 12, 20), rng.integers(0, 5, 12)
+    rule = snncc.rules.EProp(readout="output")
+    model = snncc.compile(_train_net(), batch_size=4, rule=rule, optimizer=snncc.optim.Adam(1e-3))
+    model.fit((x, y), epochs=1, batch_size=4, progress=False)
+    assert calls == [4, 4, 4]
+
+
+def test_emulated_nccl_sums_the_devices_gradients_where_they_live(emulated_nccl, monkeypatch):
+    """SNNCC_NCCL=1, two devices, one chunk each: the gradients are all-reduced on the devices
+    (the stand-in for cupy's NCCL), the readout's as soon as the pass marks them ready, before
+    the hidden backward is launched; gradients and Adam steps equal the CPU's."""
+    from snncc.backends.cuda import CudaProgram
+
+    events = []
+    launch = CudaProgram._launch
+
+    def spy(self, what, B, T):
+        events.append((self.device.ordinal, what.name))
+        return launch(self, what, B, T)
+
+    monkeypatch.setattr(CudaProgram, "_launch", spy)
+    rng = np.random.default_rng(12)
+    x, y = _x(rng, 7, 50), rng.integers(0, 5, 7)
+    rule = snncc.rules.EProp(readout="output", c_reg=0.01)
+    opt = snncc.optim.Adam(1e-2)
+    cpu = snncc.compile(_train_net(), batch_size=7, backend="cpu", rule=rule, optimizer=opt)
+    two = snncc.compile(
+        _train_net(), batch_size=4, backend="cuda", devices=[0, 1], rule=rule, optimizer=opt
+    )
+    reducer = two._engine._device_reducer()
+    assert reducer is not None
+    collector = reducer.collector
+
+    def watched(device):
+        told = collector(device)
+
+        def on_ready(names, event):
+            events.append((device, names))  # after which launch the reducer was told
+            told(names, event)
+
+        return on_ready
+
+    monkeypatch.setattr(reducer, "collector", watched)
+    g_cpu, g_two = cpu.gradients(x, y), two.gradients(x, y)
+    for k in g_cpu:
+        assert np.abs(g_two[k] - g_cpu[k]).max() / np.abs(g_cpu[k]).max() < 1e-5, k
+    # two groups per pass (the readout's, then the hidden ones), one all-reduce per buffer
+    sizes = [size for _, _, size in two.training.params]
+    readout_sizes = [64 * 5, 5]
+    assert [c for (c,) in reducer.comms[0].clique.log] == readout_sizes + sorted(
+        set(sizes) - set(readout_sizes), key=sizes.index
+    )
+    # each device told the reducer of the readout's gradients before its hidden backward
+    # launched, and of the others after its last launch
+    readout = ("grad_hid_out", "grad_output_bias")
+    for dev in (0, 1):
+        order = [what for d, what in events if d == dev]
+        told = order.index(readout)
+        assert order[told - 1] == "reduce_output" and order[told + 1] == "backward_hidden"
+        assert order[-1] == ("grad_in_hid", "grad_hid_hid") and order[-2] == "sum_parts_hidden"
+    for _ in range(2):
+        cpu.train_batch(x, y)
+        two.train_batch(x, y)
+    for k in ("in_hid", "hid_hid", "hid_out"):
+        np.testing.assert_allclose(two.weights[k], cpu.weights[k], rtol=1e-5, atol=1e-6)
+        assert_bit_identical(two.programs[1].get(f"{k}_w"), two.programs[0].get(f"{k}_w"), k)

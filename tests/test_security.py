@@ -103,7 +103,9 @@ def _preprocessor_lines(source: str) -> set[str]:
 
 
 #: The only preprocessor lines snncc's own templates write.
-ALLOWED = re.compile(r"#include <(math|stddef|string|stdlib)\.h>|#pragma omp .*")
+ALLOWED = re.compile(
+    r"#include <(math|stddef|string|stdlib)\.h>|#pragma omp .*|#pragma unroll( \d+)?"
+)
 
 
 @needs_gxx

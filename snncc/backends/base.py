@@ -22,14 +22,17 @@ def static_shape(buf: Buffer, B: int) -> tuple[int, ...] | None:
 
 
 def shape_for(buf: Buffer, B: int, T: int) -> tuple[int, ...]:
-    """Shape of a T-dependent buffer (records, histories) for a run of T steps."""
-    return tuple(B if d == "B" else T if d == "T" else int(d) for d in buf.shape)
+    """Shape of a T-dependent buffer (records, histories) for a run of T steps ("TW": the
+    32-bit words that hold one bit per step)."""
+    steps = {"B": B, "T": T, "TW": (T + 31) // 32}
+    return tuple(steps[d] if isinstance(d, str) else int(d) for d in buf.shape)
 
 
 class Program:
     """Buffers of one plan on one device, plus the compiled code that works on them."""
 
     backend = "base"
+    stages_inputs = False  # whether ``stage`` uploads a later chunk ahead (see below)
 
     def __init__(self, plan: KernelPlan, sources: dict[str, str]):
         self.plan = plan
@@ -67,6 +70,16 @@ class Program:
             )
         for launch in launches:
             self.launch(launch, B, T)
+
+    def stage(self, inputs: dict[str, np.ndarray]) -> bool:
+        """Start uploading a later chunk's input buffers (name -> bit words) while the kernels
+        already launched run; False where a backend does not (the CPU's are host memory)."""
+        return False
+
+    def set_inputs(self, inputs: dict[str, np.ndarray], staged: bool = False) -> None:
+        """Upload a chunk's input buffers (``staged``: ``stage`` began their upload)."""
+        for name, bits in inputs.items():
+            self.set(name, bits)
 
     # --- shared ------------------------------------------------------------------
     def has(self, name: str) -> bool:

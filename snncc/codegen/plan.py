@@ -18,12 +18,12 @@ from snncc.model.equations import FLOAT32_MAX
 from snncc.model.network import Network, Population, Projection
 from snncc.symbolic.integrate import DT, DiscreteUpdate, discretize
 
-Dim = int | str  # "B" (batch) or "T" (steps) or a number
+Dim = int | str  # "B" (batch), "T" (steps), "TW" (words of one bit per step) or a number
 
 
 @dataclass
 class Buffer:
-    """A device array. ``shape`` may contain "B" and "T"; ``init`` fills it at allocation.
+    """A device array. ``shape`` may contain "B", "T" and "TW"; ``init`` fills it at allocation.
 
     The buffer owns its layout: :meth:`index` writes the C index of an element from the shape
     (the batch dimension's stride is the compiled capacity ``Bcap``), and a scalar table names
@@ -281,7 +281,6 @@ def _population_buffers(plan: KernelPlan, p: PopulationPlan) -> None:
         # spikes as bit words: unit i of step t is bit i % 32 of word [b, t, i / 32]
         plan.add(
             Buffer(f"{p.name}_bits", "unsigned", ("B", "T", p.spike_words), "input"),
-            Buffer(f"{p.name}_z", "float", (2, "B", n), "state"),
             Buffer(f"rec_{p.name}", "unsigned", ("B", "T", p.spike_words), "record"),
         )
         return

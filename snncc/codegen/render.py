@@ -118,9 +118,8 @@ def population_code(p: PopulationPlan) -> PopulationCode:
     return pc
 
 
-def spike_slot(p: PopulationPlan | str, which: str, plan: KernelPlan | None = None) -> str:
+def spike_slot(pop: PopulationPlan, which: str) -> str:
     """Pointer to the spikes of step t ("cur") or t-1 ("prev") in the double buffer."""
-    pop = plan.pop(p) if isinstance(p, str) else p
     parity = "(t & 1)" if which == "cur" else "((t + 1) & 1)"
     return f"({pop.name}_z + (size_t){parity} * Bcap * {pop.size})"
 

@@ -10,6 +10,7 @@ Program.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from snncc.errors import ModelError
@@ -17,19 +18,20 @@ from snncc.errors import ModelError
 
 @dataclass(frozen=True)
 class Launch:
-    """One kernel launch of a pass. ``grid``: blocks per dimension, an int or "B" (the batch);
-    ``block``: threads per block; ``shared``: dynamic shared memory (bytes); ``per_step``: the
-    kernel is launched once per time step (its arguments are t and T, not B and T)."""
+    """One kernel launch of a pass, with the arguments (B, T). ``grid``: blocks per dimension,
+    an int or "B" (the batch); ``block``: threads per block; ``shared``: dynamic shared memory
+    (bytes); ``ready``: the gradient buffers that are final once this launch has run (a
+    reducer may start on them)."""
 
     name: str
     grid: tuple[int | str, ...] = (1,)
     block: int = 1
     shared: int = 0
-    per_step: bool = False
+    ready: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         shape = f" <<<{self.grid}, {self.block}, {self.shared}>>>" if self.block > 1 else ""
-        return f"{self.name}{shape}{' per step' if self.per_step else ''}"
+        return f"{self.name}{shape}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class Target:
     ring_delays: bool = True  # delays of 2+ steps (and delayed reads of earlier populations)
     exact_rules: bool = True  # BPTT (its signal crosses populations)
     neuron_params: bool = True  # trained parameters of spiking populations
+    #: "module:function" adding the target's own buffers to a plan (after training was added)
+    #: and returning extra template names; "" for none
+    prepare: str = ""
 
 
 TARGETS: dict[str, Target] = {
@@ -70,9 +75,7 @@ TARGETS: dict[str, Target] = {
         "cuda",
         sources=("network.cu",),
         program="snncc.backends.cuda:CudaProgram",
-        history_bits=False,
-        input_history=True,
-        ring_delays=False,
+        prepare="snncc.codegen.cuda_layout:add_buffers",
         exact_rules=False,
         neuron_params=False,
     ),
@@ -114,37 +117,44 @@ def _cpu_manifest(plan) -> dict[str, list[Launch]]:
 
 
 def _cuda_manifest(plan) -> dict[str, list[Launch]]:
-    def step(prefix: str) -> list[Launch]:
-        out = []
-        for pop in plan.populations:
-            if pop.is_input:
-                out.append(Launch(f"{prefix}inject_{pop.name}", (1, "B"), 256, per_step=True))
-            else:
-                grid = (_blocks(pop.size, 128), "B")
-                out.append(Launch(f"{prefix}update_{pop.name}", grid, 128, per_step=True))
-        return out
+    """A batch is about ten launches, none per step (see codegen/cuda_layout.py)."""
+    from snncc.codegen.cuda_layout import BACKWARD_THREADS, OPT_THREADS, PHASES, layout
 
-    out = {"simulate": step("")}
+    cu = layout(plan)
+
+    def forward(name: str) -> Launch:
+        return Launch(name, ("B",), cu.threads, cu.forward_shared)
+
+    out = {"simulate": [forward("simulate")]}
     tr = plan.training
     if tr is None:
         return out
     r = tr.readout
-    forward = step("train_") + [Launch(f"error_{r.name}", (1, "B"), 32, per_step=True)]
-    backward = [Launch(f"backward_{r.name}", (_blocks(r.size, 64), "B"), 64)]
-    backward += [
-        Launch(f"backward_{h.name}", (_blocks(h.size, 128), "B"), 128) for h in tr.hidden.values()
-    ]
-    acc = []
-    for q in tr.projections:
-        size = next(s for _, n, s in tr.params if n == q.name)
-        grid = (
-            (_blocks(size, 128), 1) if q.sparse else (_blocks(q.n_post, 128), _blocks(q.n_pre, 16))
-        )
-        acc.append(Launch(f"accumulate_{q.name}", grid, 128))
-    acc += [Launch(f"reduce_{r.name}_{p}", (_blocks(r.size, 64), 1), 64) for p in r.params]
-    out |= {"forward": forward, "evaluate": forward, "gradient": forward + backward + acc}
+    backward = [Launch("transpose_spikes", ("B",), 256, cu.transpose_shared)]
+    backward.append(Launch(f"backward_{r.name}", ("B",), cu.readout_threads))
+    for phase in PHASES:  # the readout's gradients, then the hidden populations'
+        if phase == "hidden":
+            for h in tr.hidden.values():
+                grid = (_blocks(h.size, BACKWARD_THREADS), "B")
+                backward.append(Launch(f"backward_{h.name}", grid, BACKWARD_THREADS))
+        projections = cu.phase_projections(plan, phase)
+        for q in projections:
+            a = cu.accumulate[q.name]
+            backward.append(Launch(f"accumulate_{q.name}", (q.n_pre, a.parts), a.threads))
+        if phase in cu.sum_blocks:  # the batch parts of the weight gradients, added in order
+            blocks = cu.sum_blocks[phase][-1][2]
+            backward.append(Launch(f"sum_parts_{phase}", (blocks,), OPT_THREADS))
+        if phase == "readout" and r.params:
+            backward.append(Launch(f"reduce_{r.name}", (1,), cu.readout_threads))
+        ready = [f"grad_{q.name}" for q in projections]
+        ready += [f"grad_{r.name}_{p}" for p in r.params] if phase == "readout" else []
+        if ready:
+            backward[-1] = dataclasses.replace(backward[-1], ready=tuple(ready))
+    out |= {
+        "forward": [forward("forward")],
+        "evaluate": [forward("evaluate")],  # no histories written
+        "gradient": [forward("forward"), *backward],
+    }
     if tr.optimizer is not None:
-        out["optimize"] = [
-            Launch(f"optimize_{name}", (_blocks(size, 256), 1), 256) for _, name, size in tr.params
-        ]
+        out["optimize"] = [Launch("optimize", (cu.opt_blocks[-1][1],), OPT_THREADS)]
     return out

@@ -57,6 +57,9 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
     if rule is not None:
         tp = add_training(plan, rule, optimizer, target)
         extra = training_context(plan, tp, target)
+    if target.prepare:  # the target's own buffers, and what its templates need of them
+        module, _, fn = target.prepare.partition(":")
+        extra |= getattr(importlib.import_module(module), fn)(plan)
     plan.manifest = manifest(plan, target)
     sources = render(plan, target, extra)
     plan_cache.store(key, plan, tp, sources)

@@ -241,9 +241,12 @@ class CompiledModel(TrainingMixin):
                 prog.set(name, value)
 
     # ------------------------------------------------------------------ running
-    def _upload_inputs(self, prog: Program, x: dict[str, np.ndarray]) -> None:
-        for name, bits in x.items():
-            prog.set(f"{name}_bits", bits)
+    def _upload_inputs(self, prog: Program, x: dict[str, np.ndarray], staged: bool = False) -> None:
+        prog.set_inputs({f"{name}_bits": bits for name, bits in x.items()}, staged)
+
+    def _stage_inputs(self, prog: Program, x: dict[str, np.ndarray]) -> bool:
+        """Begin uploading a later chunk (True where the program stages, e.g. CUDA)."""
+        return prog.stage({f"{name}_bits": bits for name, bits in x.items()})
 
     def convert_inputs(
         self, x: object, n_steps: int | None = None

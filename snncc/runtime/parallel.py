@@ -27,9 +27,9 @@ What overlaps (per step, ``P`` parameters, in order p = 1..P):
    copies and host sums of p+1..P, and the metrics reduction;
 3. results are waited for in order; as soon as p is reduced it is uploaded to every local device
    (``on_ready``), overlapping the reduction of p+1..P still in flight.
-The forward/backward/accumulate kernels are not overlapped with any reduction: the generated
-``accumulate`` computes every projection's gradient in one call, so no gradient exists before
-the whole backward pass has ended (see docs/scaling.md for what would change that).
+On this host path the kernels are not overlapped with any reduction: a pass's gradients are
+copied out once it has ended. The CUDA devices of one process can instead sum them where they
+live (:class:`DeviceReducer`, NCCL), the readout's while the hidden backward still runs.
 MPICH and Open MPI progress non-blocking collectives only inside MPI calls unless an async
 progress thread is enabled (``MPIR_CVAR_ASYNC_PROGRESS=1`` / ``OMPI_MCA_opal_progress_thread``)
 or the network offloads them, so :meth:`Communicator.reduce` calls ``Testall`` on the requests
@@ -431,6 +431,87 @@ class NcclReducer:
             prog.context.pop()
 
 
+class DeviceReducer:
+    """All-reduce the gradients of this process's CUDA devices where they live: NCCL, one
+    communicator per device (``cupy.cuda.nccl``, ``NcclCommunicator.initAll``), opt-in with
+    ``SNNCC_NCCL=1``.
+
+    The gradient pass marks the buffers it has completed (``Launch.ready``); each device's
+    reduce stream waits for that point (an event) and sums them there, so the readout's
+    gradients are all-reduced while the hidden populations' backward still runs. Every
+    device's compute stream then waits for its reductions, so the optimiser (and any copy
+    back) sees the sums. The sum's order is NCCL's, the same on every device.
+    """
+
+    def __init__(self, programs: Sequence, nccl):
+        self.nccl = nccl
+        self.programs = list(programs)
+        self.comms = nccl.NcclCommunicator.initAll([p.device.ordinal for p in self.programs])
+        self.streams = []
+        for prog in self.programs:
+            prog.context.push()
+            try:
+                self.streams.append(prog.drv.Stream())
+            finally:
+                prog.context.pop()
+        self._pending: list[list[tuple[tuple[str, ...], object]]] = [[] for _ in self.programs]
+
+    def collector(self, device: int):
+        """The ``on_ready`` callback of ``CudaProgram.run`` for device index ``device``."""
+        return lambda names, event: self._pending[device].append((names, event))
+
+    def reduce(self, running: Sequence[bool]) -> None:
+        """Enqueue the all-reduces of what the passes just launched marked ready, group by
+        group; ``running[d]``: device d ran the pass (else its gradients were set to zero)."""
+        nccl = self.nccl
+        groups = max(len(p) for p in self._pending)
+        for g in range(groups):
+            nccl.groupStart()
+            for d, prog in enumerate(self.programs):
+                names = self._group_names(g)
+                prog.context.push()
+                try:
+                    if running[d]:
+                        self.streams[d].wait_for_event(self._pending[d][g][1])
+                    for name in names:
+                        ptr = int(prog._mem[name].mem)
+                        count = int(np.prod(prog._present[name]))
+                        self.comms[d].allReduce(
+                            ptr, ptr, count, nccl.NCCL_FLOAT32, nccl.NCCL_SUM,
+                            self.streams[d].handle,
+                        )  # fmt: skip
+                finally:
+                    prog.context.pop()
+            nccl.groupEnd()
+        for d, prog in enumerate(self.programs):  # the optimiser and copies wait for the sums
+            prog.context.push()
+            try:
+                prog.stream.wait_for_event(prog.drv.Event().record(self.streams[d]))
+            finally:
+                prog.context.pop()
+        self._pending = [[] for _ in self.programs]
+
+    def _group_names(self, g: int) -> tuple[str, ...]:
+        groups = {p[g][0] for p in self._pending if g < len(p)}
+        if len(groups) != 1:
+            raise SnnccError(f"the devices' passes marked different gradients ready: {groups}")
+        return groups.pop()
+
+
+def device_reducer(programs: Sequence) -> DeviceReducer | None:
+    """A DeviceReducer for several CUDA programs of one process, if asked for (SNNCC_NCCL=1)
+    and cupy's NCCL imports; else None (the gradients are summed on the host)."""
+    if os.environ.get("SNNCC_NCCL", "").strip().lower() not in _TRUE or len(programs) < 2:
+        return None
+    if not all(getattr(p, "backend", "") == "cuda" for p in programs):
+        return None
+    try:
+        from cupy.cuda import nccl
+    except Exception:  # cupy/NCCL missing here
+        return None
+    return DeviceReducer(programs, nccl)
+
+
 def nccl_reducer(comm: Communicator, programs: Sequence) -> NcclReducer | None:
     """Collective: an NcclReducer if asked for (SNNCC_NCCL=1 on every rank), usable (one CUDA
     program per rank) and importable on every rank; else None (the MPI host path)."""
@@ -449,9 +530,11 @@ def nccl_reducer(comm: Communicator, programs: Sequence) -> NcclReducer | None:
 
 __all__ = [
     "Communicator",
+    "DeviceReducer",
     "NcclReducer",
     "RankFailure",
     "abort",
+    "device_reducer",
     "excepthook",
     "launched_by_mpi",
     "world",

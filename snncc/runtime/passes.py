@@ -33,11 +33,26 @@ class PassResult:
     T: int
 
 
+@dataclass
+class _Prepared:
+    """This rank's share of a batch, converted to bit words and cut into per-device chunks."""
+
+    x: object  # the batch as given (to recognise it when staged ahead)
+    B: int | None  # the global batch (under MPI), else None
+    lo: int
+    hi: int
+    b: int  # this rank's examples
+    T: int
+    work: list  # per device: (program, [(start, stop, bits), ...])
+
+
 class PassEngine:
     def __init__(self, model):
         self.model = model
         self._nccl_reducer = None
         self._nccl_checked = False
+        self._upcoming: _Prepared | None = None  # the next batch, its first chunks staged
+        self._staged: dict[int, object] = {}  # id(program) -> the chunk staged on it
 
     # ---------------------------------------------------------------- public
     def run(
@@ -48,26 +63,32 @@ class PassEngine:
         with_grads: bool,
         upload: bool = False,
         what: str = "",
+        upcoming: object = None,
     ) -> PassResult:
         """Run ``passes`` on this rank's share of the batch and reduce over ranks.
 
         With ``upload`` the summed gradients are written to every device for the optimiser;
         that is skipped when one pass on the only device of the only rank left them there.
+        ``upcoming``: the inputs of the next call's batch, whose upload a program that stages
+        (CUDA) begins while this batch's last kernels run (the next call must pass it as x).
         A failure on any rank raises RankFailure on every rank (single process: the error).
         """
         m = self.model
         comm = m.comm
         B, T, loss, correct, held, error = 0, 0, 0.0, 0, [], None
         try:
-            B, T, loss, correct, held = self._local(x, y, passes, with_grads, comm)
+            B, T, loss, correct, held = self._local(x, y, passes, with_grads, comm, upcoming)
         except Exception as err:  # reported to every rank by comm.reduce
             if not comm.parallel:
                 raise
             error = err
         specs, on_ready = [], None
-        n_passes = sum(len(earlier) + last for _, earlier, last in held)
         what = what or "running a batch"
         names = self.grad_names()
+        if held == "reduced":  # every device holds the sum already (DeviceReducer, NCCL)
+            grads = None if upload else {g: m.programs[0].get(g) for g in names}
+            return PassResult(grads, loss, correct, B, T)
+        n_passes = sum(len(earlier) + last for _, earlier, last in held)
         nccl = self._nccl() if with_grads and upload else None
         if nccl is not None:  # the same choice on every rank: one CUDA device each, opt-in
             values, _ = comm.reduce([loss, correct], (), error, what=what)
@@ -124,6 +145,16 @@ class PassEngine:
     def _shape(self, grad: str) -> tuple[int, ...]:
         return static_shape(self.model.plan.buffer(grad), self.model.batch_size)
 
+    def _device_reducer(self):
+        """The DeviceReducer of this process's CUDA devices (parallel.device_reducer) where
+        asked for and usable, else None."""
+        if not hasattr(self, "_devices_reducer"):
+            from snncc.runtime.parallel import device_reducer
+
+            single = not self.model.comm.parallel
+            self._devices_reducer = device_reducer(self.model.programs) if single else None
+        return self._devices_reducer
+
     def _nccl(self):
         """The NCCL reducer (parallel.NcclReducer) where asked for and usable, else None."""
         if not self._nccl_checked:
@@ -133,7 +164,49 @@ class PassEngine:
             self._nccl_checked = True
         return self._nccl_reducer
 
-    def _local(self, x, y, passes: Sequence[str], with_grads: bool, comm):
+    def _prepare(self, x: object, comm) -> _Prepared:
+        """This rank's share of ``x`` as bit words, in chunks per device (reused when ``x`` is
+        the upcoming batch staged by the previous call)."""
+        ahead, self._upcoming = self._upcoming, None
+        if ahead is not None and ahead.x is x:
+            return ahead
+        self._staged.clear()
+        m = self.model
+        n_steps, B, lo, hi = None, None, 0, None
+        if comm.parallel:
+            B = _batch_len(x)
+            lo, hi = comm.shard(B)
+            n_steps = self.global_steps(x)  # events: every shard runs the full batch's T
+            if hi == lo:  # fewer examples than ranks: nothing to do here
+                return _Prepared(x, B, lo, hi, 0, 0, [])
+            converted, b, T = m.convert_inputs(_take(x, lo, hi), n_steps)
+        else:
+            converted, b, T = m.convert_inputs(x)
+            hi = b
+        shares = comm.split(b, len(m.programs))
+        work = [
+            (prog, m.chunks(converted, T, a, z))
+            for prog, (a, z) in zip(m.programs, shares, strict=True)
+        ]
+        return _Prepared(x, B, lo, hi, b, T, work)
+
+    def _stage_upcoming(self, upcoming: object, comm) -> None:
+        """Convert the next batch and stage its first chunk on every device that stages.
+
+        Its errors are left for the call that runs it (they belong to that batch)."""
+        m = self.model
+        if not any(prog.stages_inputs for prog in m.programs):  # the CPU: nothing to do
+            return
+        try:
+            ahead = self._prepare(upcoming, comm)
+        except Exception:
+            return
+        for prog, chunks in ahead.work:
+            if chunks and m._stage_inputs(prog, chunks[0][2]):
+                self._staged[id(prog)] = chunks[0][2]
+        self._upcoming = ahead
+
+    def _local(self, x, y, passes: Sequence[str], with_grads: bool, comm, upcoming=None):
         """This rank's passes: (B, T, loss, correct, held gradients).
 
         ``held`` has one (program, [gradients of its earlier chunks], whether its last chunk's
@@ -141,34 +214,46 @@ class PassEngine:
         """
         m = self.model
         names = self.grad_names() if with_grads else []
-        n_steps, B = None, None
+        prep = self._prepare(x, comm)
         if comm.parallel:
-            B = _batch_len(x)
-            lo, hi = comm.shard(B)
-            n_steps = self.global_steps(x)  # events: every shard runs the full batch's T
             y_all = np.asarray(y)
-            if len(y_all) != B:
-                raise ShapeError(f"{len(y_all)} labels/targets for a batch of {B} examples")
-            if hi == lo:  # fewer examples than ranks: nothing to do here
-                return B, 0, 0.0, 0, []
-            x, y = _take(x, lo, hi), y_all[lo:hi]
-        converted, b, T = m.convert_inputs(x, n_steps)
+            if len(y_all) != prep.B:
+                raise ShapeError(f"{len(y_all)} labels/targets for a batch of {prep.B} examples")
+            if prep.hi == prep.lo:
+                return prep.B, 0, 0.0, 0, []
+            y = y_all[prep.lo : prep.hi]
+        b, T, work = prep.b, prep.T, prep.work
         y = m._check_targets(y, b, T)
         decides = m.training.readout.loss.score is not None
         loss, correct = 0.0, 0
-        shares = comm.split(b, len(m.programs))
-        work = [
-            (prog, m.chunks(converted, T, a, z))
-            for prog, (a, z) in zip(m.programs, shares, strict=True)
-        ]
         earlier: list[list] = [[] for _ in work]
-        # round k launches chunk k on every device first, then collects: GPUs overlap
-        for k in range(max((len(c) for _, c in work), default=0)):
+        rounds = max((len(c) for _, c in work), default=0)
+        # several devices, one chunk each: their gradients can be summed where they live
+        reducer = self._device_reducer() if names and rounds == 1 else None
+        # round k launches chunk k on every device first, stages chunk k + 1 (or the next
+        # batch's first) for the devices that stage, then collects: GPUs overlap
+        for k in range(rounds):
             live = [
                 (d, prog, chunks[k]) for d, (prog, chunks) in enumerate(work) if k < len(chunks)
             ]
-            for _, prog, (start, stop, chunk) in live:
-                self._launch(prog, chunk, stop - start, y[start:stop], T, passes)
+            for d, prog, (start, stop, chunk) in live:
+                staged = self._staged.pop(id(prog), None) is chunk
+                on_ready = reducer.collector(d) if reducer is not None else None
+                self._launch(prog, chunk, stop - start, y[start:stop], T, passes, staged, on_ready)
+            if reducer is not None:
+                for prog, chunks in work:
+                    if not chunks:  # no example here: it adds zeros
+                        for g in names:
+                            prog.set(g, np.zeros(self._shape(g), np.float32))
+                reducer.reduce([bool(chunks) for _, chunks in work])
+            if k + 1 < rounds:
+                for d, prog, _ in live:
+                    if k + 1 < len(work[d][1]):
+                        nxt = work[d][1][k + 1][2]
+                        if m._stage_inputs(prog, nxt):
+                            self._staged[id(prog)] = nxt
+            elif upcoming is not None:
+                self._stage_upcoming(upcoming, comm)
             for d, prog, (start, stop, _) in live:
                 part_loss, decided = self._collect(prog, stop - start)
                 loss += part_loss
@@ -180,15 +265,26 @@ class PassEngine:
             (prog, earlier[d], bool(chunks) and bool(names))
             for d, (prog, chunks) in enumerate(work)
         ]
-        return (b if B is None else B), T, loss, correct, held
+        if reducer is not None:
+            held = "reduced"
+        return (b if prep.B is None else prep.B), T, loss, correct, held
 
     def _launch(
-        self, prog, chunk: dict, b: int, y: np.ndarray, T: int, passes: Sequence[str]
+        self,
+        prog,
+        chunk: dict,
+        b: int,
+        y: np.ndarray,
+        T: int,
+        passes: Sequence[str],
+        staged: bool = False,
+        on_ready=None,
     ) -> None:
-        """Upload one chunk of b <= capacity examples and launch ``passes`` on ``prog``."""
+        """Upload one chunk of b <= capacity examples (``staged``: its upload was begun) and
+        launch ``passes`` on ``prog`` (``on_ready``: told when gradients are complete)."""
         m = self.model
         tr = m.training
-        m._upload_inputs(prog, chunk)
+        m._upload_inputs(prog, chunk, staged)
         prog.reset_state()
         cap, K = m.batch_size, tr.readout.size
         labels = np.zeros(cap, np.int32)
@@ -217,8 +313,11 @@ class PassEngine:
                 prog.ensure(buf.name, shape_for(buf, cap, T), zero=False)
             elif buf.role == "online" and online:  # traces and sums start at 0 every pass
                 prog.ensure(buf.name, shape_for(buf, cap, T), zero=True)
-        for name in passes:
-            prog.run(name, b, T)  # asynchronous on a GPU: devices work at the same time
+        for name in passes:  # asynchronous on a GPU: devices work at the same time
+            if on_ready is None:
+                prog.run(name, b, T)
+            else:
+                prog.run(name, b, T, on_ready=on_ready)
 
     @staticmethod
     def _collect(prog, b: int) -> tuple[float, np.ndarray]:

@@ -213,6 +213,10 @@ class TrainingMixin:
         Under MPI every rank passes the same global batch (each computes its share) and gets
         the loss and accuracy of the whole batch.
         """
+        return self._train_step(x, y)
+
+    def _train_step(self, x: object, y: object, upcoming: object = None) -> dict[str, float]:
+        """train_batch; ``upcoming``: the next step's inputs, uploaded meanwhile (CUDA)."""
         if self.optimizer is None:
             raise ModelError(
                 "train_batch needs an optimizer: compile(..., optimizer=snncc.optim.Adam())"
@@ -223,7 +227,7 @@ class TrainingMixin:
                 "(snncc.load of a checkpoint, or load_state_dict)"
             )
         what = f"training step {self.step + 1}"
-        result = self._forward_backward(x, y, upload=True, what=what)
+        result = self._forward_backward(x, y, upload=True, what=what, upcoming=upcoming)
         loss, correct, B = result.loss, result.correct, result.B
         if not math.isfinite(loss):  # the global loss: every rank stops here alike
             raise TrainingError(
@@ -489,9 +493,10 @@ class TrainingMixin:
             bar = tqdm(batches, desc=f"epoch {epoch + 1}", disable=not progress, leave=False)
             tot_loss, tot_acc, n = 0.0, 0.0, 0
             began = time.perf_counter()
-            for x, y in bar:
+            for k, (x, y) in enumerate(bar):
+                upcoming = batches[k + 1][0] if k + 1 < len(batches) else None
                 try:
-                    m = self.train_batch(x, y)
+                    m = self._train_step(x, y, upcoming)
                 except TrainingError as err:
                     raise TrainingError(f"{err} {_checkpoint_note(checkpoint, saved)}") from None
                 b = len(y)

@@ -34,6 +34,21 @@ def cuda_emulator(request, monkeypatch):
     driver.configure()
 
 
+@pytest.fixture
+def emulated_nccl(cuda_emulator, monkeypatch):
+    """The stand-in for ``cupy.cuda.nccl`` (tests/cudaemu/nccl.py) over the emulated devices,
+    with SNNCC_NCCL=1 (the opt-in); yields the stand-in."""
+    from tests.cudaemu import nccl
+
+    cupy, cuda = types.ModuleType("cupy"), types.ModuleType("cupy.cuda")
+    cupy.__path__, cuda.__path__ = [], []
+    cupy.cuda, cuda.nccl = cuda, nccl
+    for name, module in (("cupy", cupy), ("cupy.cuda", cuda), ("cupy.cuda.nccl", nccl)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setenv("SNNCC_NCCL", "1")
+    yield nccl
+
+
 def emulated_module(source: str, device: int = 0) -> driver.Module:
     """Hand-written CUDA ``source`` compiled by nvcc and loaded in the emulator, with
     ``device``'s context pushed (the fixture's teardown clears the context stack)."""
