@@ -175,7 +175,7 @@ NEURON_MODEL = [
     case("positive-built-in", lambda: neurons.ALIF(tau_a=-1.0), ME,
          "'ALIF'", "'tau_a' must be > 0", "got -1"),
     case("integration-None", lambda: lif(integration=None), ME,
-         "integration", "use auto, exact, euler, midpoint or rk4"),
+         "integration", "use auto, exact, euler, midpoint, rk4, symplectic_euler"),
     case("output-parameter", lambda: lif(output="tau_m"), ME,
          "output", "'tau_m' is not a state variable"),
 ]
