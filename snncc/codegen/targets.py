@@ -40,8 +40,6 @@ class Target:
     sources: tuple[str, ...]  # templates/<name>/<source>.j2 -> <source>
     program: str  # "module:Class" of the Program that loads the sources
     strategies: tuple[str, ...] = ("factorized",)
-    history_bits: bool = True  # spike histories as (B, T, words) uint32, else float per neuron
-    input_history: bool = False  # inputs get a history too (else their bits are read)
     fused_q: bool = False  # Q is added to the gradient as computed, never stored
     #: the batch is cut into this many parts (fewer for smaller batches), each summing its own
     #: gradients, which are then added in part order. Threads take parts dynamically, so one

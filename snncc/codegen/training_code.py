@@ -75,10 +75,8 @@ def optimizer_code(optimizer) -> OptimizerCode:
 
 def spike_history(plan: KernelPlan, p: PopulationPlan, t: str) -> str:
     """C expression (float 0/1) of neuron j's spike at step ``t`` of batch element b."""
-    if f"hist_{p.name}_zbits" in {b.name for b in plan.buffers}:
-        word = plan.buffer(f"hist_{p.name}_zbits").at("b", t, "j >> 5")
-        return f"(float)(({word} >> (j & 31)) & 1u)"
-    return plan.buffer(f"hist_{p.name}_z").at("b", t, "j")
+    word = plan.buffer(f"hist_{p.name}_zbits").at("b", t, "j >> 5")
+    return f"(float)(({word} >> (j & 31)) & 1u)"
 
 
 def _history_names(plan: KernelPlan, p: PopulationPlan, t: str) -> dict[str, str]:

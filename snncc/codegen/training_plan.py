@@ -173,16 +173,13 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
         )
         tp.params.append(("param", f"{rp.name}_{p}", K))
         tp.owners[f"{rp.name}_{p}"] = (rp.name, p)
-    history = {q.pre for q in trained if target.input_history or not q.pre_is_input}
-    history |= {h.name for h in hidden}
+    # spike histories as bit words (32x less memory traffic than floats); an input's own bits
+    # are its history
+    history = {q.pre for q in trained if not q.pre_is_input} | {h.name for h in hidden}
     tp.history_pops = [p.name for p in plan.populations if p.name in history]
     for name in tp.history_pops:
-        hp = plan.pop(name)
-        if target.history_bits:  # z histories as bit words: 32x less memory traffic
-            words = ("B", "T", hp.spike_words)
-            plan.add(Buffer(f"hist_{name}_zbits", "unsigned", words, "history"))
-        else:
-            plan.add(Buffer(f"hist_{name}_z", "float", ("B", "T", hp.size), "history"))
+        words = ("B", "T", plan.pop(name).spike_words)
+        plan.add(Buffer(f"hist_{name}_zbits", "unsigned", words, "history"))
     if rule.exact:  # every spiking population carries the gradient back through its spikes
         hidden = [p for p in plan.populations if p.spiking and not p.is_input]
     for hp in hidden:
