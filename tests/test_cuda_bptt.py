@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import snncc
+from snncc import init, neurons
 from snncc.backends.cuda import nvcc_compile
 from snncc.codegen import cuda_layout
 from tests.cudaemu.fixture import same_in_every_order
@@ -22,6 +23,29 @@ from tests.test_cuda import ARCHS, _need_arch, _nets, _shd_net, needs_nvcc
 from tests.test_delays import DELAYS, two_populations
 
 RTOL = 1e-5
+
+
+def _mixed_net() -> snncc.Network:
+    """Two spiking populations that both train their own parameters and feed each other: a
+    sparse delayed projection one way, a dense delayed one back, both into the readout."""
+    net = snncc.Network(dt=1.0, seed=4)
+    net.add_input("input", 30)
+    alif = neurons.ALIF(refractory=2, trainable=("tau_m", "v_th", "tau_a", "beta"))
+    net.add_population("h", 40, alif.with_params(tau_m=np.linspace(12.0, 28.0, 40)))
+    net.add_population("lif", 20, neurons.LIF(trainable=("tau_m",)))
+    net.add_population("out", 3, neurons.LeakyIntegrator(tau=20.0))
+    net.connect("input", "h", name="in_h", weight=init.Normal(0.0, 0.5))
+    net.connect("h", "h", name="h_h", weight=init.Normal(0.0, 0.2), allow_self=False)
+    net.connect("h", "lif", name="h_lif", weight=init.Uniform(0.0, 0.4), p=0.4, delay=2)
+    net.connect("lif", "h", name="lif_h", weight=init.Normal(0.0, 0.2), delay=3)
+    net.connect("h", "out", name="h_out", weight=init.Normal(0.0, 0.2))
+    net.connect("lif", "out", name="lif_out", weight=init.Normal(0.0, 0.2), delay=1)
+    return net
+
+
+def _mixed_data(B: int = 4, T: int = 60):
+    rng = np.random.default_rng(6)
+    return (rng.random((B, T, 30)) < 0.12).astype(np.uint8), rng.integers(0, 3, B)
 
 
 def _both(net, B: int, rule, optimizer=None, **cuda):
@@ -94,6 +118,9 @@ def test_cuda_bptt_with_q_in_global_memory_and_several_neurons_per_thread(
 ):
     """Q rings too big for shared memory are read back from the global Q histories, and a
     population wider than the block gives each thread several neurons: same gradients."""
+    from snncc.runtime import plan_cache
+
+    monkeypatch.setattr(plan_cache, "load", lambda key: None)  # rendered with these limits
     monkeypatch.setattr(cuda_layout, "Q_SHARED_LIMIT", 0)
     monkeypatch.setattr(cuda_layout, "EXACT_THREADS", 32)
     net, _, _ = recurrent("alif", N=70, trainable=("tau_m", "v_th"))
@@ -102,6 +129,8 @@ def test_cuda_bptt_with_q_in_global_memory_and_several_neurons_per_thread(
     x_layout = cuda_layout.layout(gpu.plan).exact
     assert x_layout.threads == 32 and x_layout.per_thread["h"] == 3
     assert not x_layout.q_rings["h"].shared and x_layout.shared == 0
+    source = gpu.sources()["network.cu"].split("void __launch_bounds__(32) bptt_backward")[1]
+    assert "qr_h = h_Q + " in source and "lam_h2_0" in source  # global Q, 3 neurons a thread
     _agree(cpu, gpu, x, labels)
 
 
@@ -116,6 +145,43 @@ def test_cuda_trained_neuron_parameters_equal_the_cpu(cuda_emulator, kind, rule)
     cpu, gpu = _both(net, 4, getattr(snncc.rules, rule)(readout="out", **options))
     g = _agree(cpu, gpu, x, labels)
     assert {f"h.{p}" for p in TRAINED[kind]} <= set(g)
+
+
+@pytest.mark.parametrize("rule", ["EProp", "BPTT"])
+def test_cuda_parameters_of_two_coupled_populations_equal_the_cpu(cuda_emulator, rule):
+    x, labels = _mixed_data()
+    cpu, gpu = _both(_mixed_net(), 4, getattr(snncc.rules, rule)(readout="out"))
+    rec = cpu.run(x, record=["h", "lif"])
+    assert rec["h"].mean() > 0.01 and rec["lif"].mean() > 0.01  # both carry spikes
+    g = _agree(cpu, gpu, x, labels)
+    assert {"h.tau_m", "h.v_th", "h.tau_a", "h.beta", "lif.tau_m"} <= set(g)
+
+
+def test_cuda_bptt_and_parameter_kernels_read_only_what_they_own(cuda_emulator, tmp_path):
+    """AddressSanitizer (tests/cudaemu): training steps under BPTT and eProp with trained
+    parameters, Q in shared and in global memory, one and several neurons per thread."""
+    from tests.test_cuda_emulated import _ASAN_PRELUDE, _asan_run
+
+    script = """
+    import snncc
+    from snncc.codegen import cuda_layout
+    from snncc.runtime import plan_cache
+    from tests.test_cuda_bptt import _mixed_data, _mixed_net
+    plan_cache.load = lambda key: None  # rendered with the limits below
+    x, y = _mixed_data(B=3, T=12)
+    for shared, threads in ((64 << 10, 1024), (0, 32)):
+        cuda_layout.Q_SHARED_LIMIT, cuda_layout.EXACT_THREADS = shared, threads
+        for rule in (snncc.rules.BPTT(readout="out", regularizer="sequence", c_reg=0.1),
+                     snncc.rules.EProp(readout="out")):
+            model = snncc.compile(_mixed_net(), batch_size=4, backend="cuda", rule=rule,
+                                  optimizer=snncc.optim.Adam(1e-3))
+            model.train_batch(x, y)
+            source = model.sources()["network.cu"]
+            assert ("qr_h = h_Q + " in source) == (rule.exact and shared == 0)
+    print("clean")
+    """
+    proc = _asan_run(_ASAN_PRELUDE + script, tmp_path)
+    assert proc.returncode == 0 and "clean" in proc.stdout, proc.stderr[-3000:]
 
 
 @pytest.mark.filterwarnings("ignore:training is diverging")
