@@ -19,7 +19,14 @@ from snncc.backends.cuda import nvcc_compile
 from snncc.codegen import cuda_layout
 from tests.cudaemu.fixture import same_in_every_order
 from tests.test_bptt import TRAINED, _data, recurrent, rel
-from tests.test_cuda import ARCHS, _need_arch, _nets, _shd_net, needs_nvcc
+from tests.test_cuda import (  # noqa: F401 -- cuda_target: the emulator, or a real GPU
+    ARCHS,
+    _need_arch,
+    _nets,
+    _shd_net,
+    cuda_target,
+    needs_nvcc,
+)
 from tests.test_delays import DELAYS, two_populations
 
 RTOL = 1e-5
@@ -75,6 +82,26 @@ def test_cuda_bptt_of_recurrent_networks_equals_the_cpu(cuda_emulator, kind):
     names = [launch.name for launch in gpu.plan.manifest["gradient"]]
     assert "bptt_backward" in names and "backward_h" not in names
     _agree(cpu, gpu, x, labels)
+
+
+@pytest.mark.usefixtures("cuda_target")
+def test_cuda_bptt_and_trained_parameters_match_the_cpu():
+    """On the emulator, and on a real GPU when there is one (its expf may differ from glibc's
+    by an ulp, so 1e-4 here); then Adam steps on both."""
+    net = _mixed_net()
+    x, labels = _mixed_data()
+    rule, opt = snncc.rules.BPTT(readout="out"), snncc.optim.Adam(1e-2)
+    cpu, gpu = _both(net, 4, rule, opt)
+    g_cpu, g_gpu = cpu.gradients(x, labels), gpu.gradients(x, labels)
+    for k in g_cpu:
+        assert rel(g_gpu[k], g_cpu[k]) < 1e-4, (k, rel(g_gpu[k], g_cpu[k]))
+    for model in (cpu, gpu):
+        for _ in range(3):
+            model.train_batch(x, labels)
+    for k in ("h.tau_m", "h.v_th", "lif.tau_m"):
+        np.testing.assert_allclose(gpu.params[k], cpu.params[k], rtol=1e-4, err_msg=k)
+    for k in ("in_h", "h_h", "h_lif", "lif_h"):
+        np.testing.assert_allclose(gpu.weights[k], cpu.weights[k], atol=1e-4, err_msg=k)
 
 
 def test_the_comparison_tells_bptt_from_eprop(cuda_emulator):
