@@ -174,10 +174,18 @@ def test_cuda_trained_neuron_parameters_equal_the_cpu(cuda_emulator, kind, rule)
     assert {f"h.{p}" for p in TRAINED[kind]} <= set(g)
 
 
-@pytest.mark.parametrize("rule", ["EProp", "BPTT"])
-def test_cuda_parameters_of_two_coupled_populations_equal_the_cpu(cuda_emulator, rule):
+COUPLED = {
+    "eprop": snncc.rules.EProp(readout="out"),
+    "bptt": snncc.rules.BPTT(readout="out"),
+    # NEST's mean over the counted steps: the parameters' batch sums are scaled on the device
+    "bptt-average": snncc.rules.BPTT(readout="out", average_gradient=True, error_start=10),
+}
+
+
+@pytest.mark.parametrize("case", COUPLED)
+def test_cuda_parameters_of_two_coupled_populations_equal_the_cpu(cuda_emulator, case):
     x, labels = _mixed_data()
-    cpu, gpu = _both(_mixed_net(), 4, getattr(snncc.rules, rule)(readout="out"))
+    cpu, gpu = _both(_mixed_net(), 4, COUPLED[case])
     rec = cpu.run(x, record=["h", "lif"])
     assert rec["h"].mean() > 0.01 and rec["lif"].mean() > 0.01  # both carry spikes
     g = _agree(cpu, gpu, x, labels)
@@ -237,12 +245,12 @@ def test_cuda_optimiser_steps_keep_positive_parameters_at_the_floor(cuda_emulato
 
 def test_cuda_bptt_on_two_devices_sums_the_parameter_gradients(emulated_nccl):
     """Two devices all-reduce where the gradients live: the hidden phase's last launch marks the
-    trained neuron parameters ready too, so their sums equal the CPU's."""
+    trained neuron parameters ready too, so their sums equal the CPU's (an uneven batch)."""
     net, _, _ = recurrent("lif", trainable=("tau_m", "v_th"))
-    x, labels = _data(B=6)
+    x, labels = _data(B=7)  # 4 on the first device, 3 (less than its capacity) on the second
     rule = snncc.rules.BPTT(readout="out")
-    cpu = snncc.compile(net, 6, backend="cpu", rule=rule)
-    two = snncc.compile(net, 3, backend="cuda", devices=[0, 1], rule=rule)
+    cpu = snncc.compile(net, 7, backend="cpu", rule=rule)
+    two = snncc.compile(net, 4, backend="cuda", devices=[0, 1], rule=rule)
     assert two._engine._device_reducer() is not None
     last = two.plan.manifest["gradient"][-1]
     assert last.name == "sum_batch_hidden" and {"grad_h_tau_m", "grad_h_v_th"} <= set(last.ready)
