@@ -29,6 +29,10 @@ The model (its assumptions, stated once):
   traffic); histories, spike rows, inputs and gradients move through HBM once;
 * a thread walking T steps serially (the backward kernels) waits one HBM latency per unrolled
   group of steps (``UNROLL``), or its dependent chain, whichever is longer;
+* BPTT's hidden backward (one block per batch element, T steps, a barrier per population and
+  step) reads every weight its spikes leave by (W^T, L2) once per block and step; a thread's
+  dot product W[j, :] . Q waits one L2 latency per unrolled group of its loads
+  (``UNROLL["bptt"]``), its adds (``--fmad=false``: no fused multiply-add) 4 cycles each;
 * scattered 4-byte stores (the transpose's rows) move a 32-byte sector each.
 """
 
@@ -99,7 +103,7 @@ GPUS = {
 }
 
 #: Steps of a backward recursion whose loads the unrolled loop issues together (train.cu.j2).
-UNROLL = {"readout": 8, "hidden": 4}
+UNROLL = {"readout": 8, "hidden": 4, "bptt": 8}
 #: Threads per SM that keep enough memory requests in flight for full bandwidth.
 SATURATING_THREADS = 1024
 SECTOR = 32  # bytes moved by a scattered store
@@ -235,14 +239,70 @@ def readout_backward_cost(plan, B: int, T: int, gpu: Gpu) -> KernelCost:
     return k
 
 
+def _history_bytes(h) -> int:
+    """Bytes of one neuron and step a hidden backward moves: the histories read, Q written."""
+    return 4 * (len(h.needs) + 1 + (1 if h.reg == "moving" else 0))
+
+
 def hidden_backward_cost(plan, h, B: int, T: int, gpu: Gpu) -> KernelCost:
     K = plan.training.readout.size
     k = KernelCost(f"backward_{h.name}", threads=B * h.size)
-    per = 4 * (len(h.needs) + 1 + (1 if h.reg == "moving" else 0))  # histories, Q written
-    k.hbm = B * T * h.size * per + B * T * K * 4  # errf: one row per (b, t), shared by j
-    k.ops = B * T * h.size * (2 * K + 8 * len(h.states))
+    k.hbm = B * T * h.size * _history_bytes(h) + B * T * K * 4  # errf: a row per (b, t), shared
+    k.hbm += B * h.size * 4 * len(h.params)  # the per-example sums of its trained parameters
+    k.ops = B * T * h.size * (2 * K + 8 * len(h.states) + 4 * len(h.params))
     per_step = max(8 * len(h.states), gpu.hbm_latency / UNROLL["hidden"])
     k.chain = T * per_step / gpu.clock
+    return k
+
+
+def transpose_weights_cost(plan, cu, gpu: Gpu) -> KernelCost:
+    """W^T of the dense projections BPTT's signal reads: W read a float per scattered 32-byte
+    sector, W^T written coalesced."""
+    n = sum(plan.proj(name).n_pre * plan.proj(name).n_post for name in cu.exact.transposed)
+    k = KernelCost("transpose_weights", hbm=n * (SECTOR + 4), ops=4 * n, threads=n)
+    k.chain = 2 * gpu.hbm_latency / gpu.clock
+    return k
+
+
+def bptt_backward_cost(plan, cu, B: int, T: int, gpu: Gpu) -> KernelCost:
+    """BPTT's hidden backward: one block per batch element walks T steps, the populations of a
+    step one after another (a barrier each); every block reads the weights of every projection
+    the spikes leave by once per step (W^T from L2), the readout's Q once (HBM)."""
+    tr, x = plan.training, cu.exact
+    k = KernelCost("bptt_backward", threads=B * x.threads)
+    step = 0.0  # cycles of one step on the block's critical path
+    group = UNROLL["bptt"]
+    for name in x.order:
+        h = tr.hidden[name]
+        k.hbm += B * T * h.size * _history_bytes(h) + B * h.size * 4 * len(h.params)
+        dot = 0.0  # multiply-adds of one neuron's dLoss/dz
+        loads = 0  # unrolled groups of its loads
+        for q in map(plan.proj, h.outgoing):
+            row = _nnz(plan, q) / q.n_pre
+            if q.sparse:  # its CSR row: weight and column index per synapse, Q from shared
+                k.l2 += B * T * _nnz(plan, q) * 8
+            else:
+                k.l2 += B * T * q.n_pre * q.n_post * 4
+            if q.post == tr.readout.name:  # the readout's Q row of t + d, once per block
+                k.hbm += B * T * q.n_post * 4
+            elif not x.q_rings[q.post].shared:  # Q read back (a broadcast per warp)
+                k.l2 += B * T * (x.threads // 32) * q.n_post * 4
+            dot += row
+            loads += math.ceil(row / group)
+        k.ops += B * T * h.size * (2 * dot + 8 * len(h.states) + 4 * len(h.params))
+        thread = loads * max(gpu.l2_latency, group * 4) + 8 * len(h.states)
+        step += gpu.barrier + x.per_thread[name] * thread
+    k.chain = T * step / gpu.clock
+    k.notes.append(f"chain: {T} steps x {step:.0f} cycles")
+    return k
+
+
+def sum_batch_cost(plan, cu, B: int, gpu: Gpu) -> KernelCost:
+    """A thread per neuron and trained parameter adds its B values in order (4 loads in
+    flight, unrolled)."""
+    n = sum(size for _, size, _, _ in cu.hidden_params)
+    k = KernelCost("sum_batch_hidden", hbm=(B + 1) * n * 4, ops=B * n, threads=n)
+    k.chain = B / 4 * gpu.hbm_latency / gpu.clock
     return k
 
 
@@ -321,6 +381,12 @@ def step_costs(plan, B: int, T: int, rates: Rates, gpu: Gpu) -> list[KernelCost]
             out.append(sum_parts_cost(plan, cu, name[10:], gpu))
         elif name.startswith("reduce_"):
             out.append(reduce_cost(plan, B, gpu))
+        elif name == "transpose_weights":
+            out.append(transpose_weights_cost(plan, cu, gpu))
+        elif name == "bptt_backward":
+            out.append(bptt_backward_cost(plan, cu, B, T, gpu))
+        elif name == "sum_batch_hidden":
+            out.append(sum_batch_cost(plan, cu, B, gpu))
         elif name == "optimize":
             out.append(optimize_cost(plan, gpu))
         else:
@@ -361,16 +427,27 @@ def device_bytes(plan, B: int, T: int) -> int:
     return total
 
 
-def shd_plan(hidden: int = 256, batch: int = 512, regularizer: str = "none"):
+#: The rules the cost model counts: the benchmarks' eProp, and exact BPTT of the same network.
+RULES = ("eprop", "bptt")
+
+
+def _rule(rule: str, regularizer: str = "none"):
+    import snncc
+
+    make = {"eprop": snncc.rules.EProp, "bptt": snncc.rules.BPTT}[rule]
+    return make(readout="output", regularizer=regularizer)
+
+
+def shd_plan(hidden: int = 256, batch: int = 512, regularizer: str = "none", rule: str = "eprop"):
     """The plan of the SHD benchmark network (700 -> hidden recurrent ALIF -> 20), the
-    benchmarks' rule (eProp, cross-entropy) and Adam, compiled for CUDA (no nvcc needed)."""
+    benchmarks' rule (eProp, cross-entropy; or ``rule="bptt"``) and Adam, compiled for CUDA
+    (no nvcc needed)."""
     import snncc
     from snncc.experiment import TrainConfig, build_network
     from snncc.runtime.compiler import plan_and_render
 
     net = build_network(TrainConfig(neurons=hidden, tau_a=2000.0, refractory=5.0), 700, 20)
-    rule = snncc.rules.EProp(readout="output", regularizer=regularizer)
-    return plan_and_render(net, batch, "cuda", rule, snncc.optim.Adam())[0]
+    return plan_and_render(net, batch, "cuda", _rule(rule, regularizer), snncc.optim.Adam())[0]
 
 
 def snncc_bytes(B: int, T: int, regularizer: str = "none") -> Callable[[int], float]:
@@ -497,10 +574,12 @@ def _of_readout(plan, kind: str, name: str) -> bool:
 # ------------------------------------------------------------------------------ measuring
 
 
-def measured_times(hidden: int, B: int, T: int, rates: Rates) -> dict[str, float] | None:
+def measured_times(
+    hidden: int, B: int, T: int, rates: Rates, rule: str = "eprop"
+) -> dict[str, float] | None:
     """Per-kernel milliseconds on this machine's GPU (CUDA events around each launch of a
-    training step of the SHD network), or None without one. On the CUDA emulator every time
-    is NaN (it has no GPU time)."""
+    training step of the SHD network under ``rule``), or None without one. On the CUDA
+    emulator every time is NaN (it has no GPU time)."""
     try:
         import pycuda.driver as drv
 
@@ -514,9 +593,8 @@ def measured_times(hidden: int, B: int, T: int, rates: Rates) -> dict[str, float
     from snncc.experiment import TrainConfig, build_network
 
     net = build_network(TrainConfig(neurons=hidden, tau_a=2000.0, refractory=5.0), 700, 20)
-    rule = snncc.rules.EProp(readout="output", regularizer="none")
     opt = snncc.optim.Adam()
-    model = snncc.compile(net, batch_size=B, backend="cuda", rule=rule, optimizer=opt)
+    model = snncc.compile(net, batch_size=B, backend="cuda", rule=_rule(rule), optimizer=opt)
     x, y = poisson_spikes(B, T, 700, rates.input), random_labels(B, 20)
     model.train_batch(x, y)  # warm: compiles, allocates the histories, uploads the inputs
     prog = model.programs[0]
@@ -557,20 +635,22 @@ def table(costs: list[KernelCost], gpu: Gpu, measured: dict[str, float] | None) 
 def report(gpu_name: str = "H200", hidden: int = 256, B: int = 512, T: int = 1370,
            rates: Rates = Rates(), measure: bool = True) -> str:  # fmt: skip
     gpu = GPUS[gpu_name]
-    plan = shd_plan(hidden, B)
-    costs = step_costs(plan, B, T, rates, gpu)
-    measured = measured_times(hidden, B, T, rates) if measure else None
-    out = [
-        f"snncc CUDA training step, SHD 700 -> {hidden} recurrent ALIF -> 20, batch {B}, "
-        f"T = {T}, spike rates {rates.input:.1%} (input) / {rates.hidden:.1%} (hidden), on "
-        f"{gpu.name}: PREDICTED by benchmarks/gpu_model.py, not measured"
-        + ("" if measured is None else " (measured: this machine's GPU, CUDA events)"),
-        "",
-        table(costs, gpu, measured),
-        "",
-    ]
-    mem = device_bytes(plan, B, T)
-    out.append(f"device memory of a training batch: {mem / 1e9:.2f} GB (counted from the plan)")
+    out, memory = [], []
+    for rule in RULES:
+        plan = shd_plan(hidden, B, rule=rule)
+        costs = step_costs(plan, B, T, rates, gpu)
+        measured = measured_times(hidden, B, T, rates, rule) if measure else None
+        out += [
+            f"snncc CUDA training step ({rule}), SHD 700 -> {hidden} recurrent ALIF -> 20, "
+            f"batch {B}, T = {T}, spike rates {rates.input:.1%} (input) / {rates.hidden:.1%} "
+            f"(hidden), on {gpu.name}: PREDICTED by benchmarks/gpu_model.py, not measured"
+            + ("" if measured is None else " (measured: this machine's GPU, CUDA events)"),
+            "",
+            table(costs, gpu, measured),
+            "",
+        ]
+        memory.append(f"{device_bytes(plan, B, T) / 1e9:.2f} GB ({rule})")
+    out.append(f"device memory of a training batch: {', '.join(memory)} (counted from the plans)")
     ours = largest_hidden(gpu.memory, snncc_bytes(B, T))
     line = f"largest hidden layer trainable at T = {T}, batch {B} on {gpu.name} "
     line += f"({gpu.memory / 1e9:.0f} GB): snncc eProp {ours}"

@@ -19,8 +19,9 @@ RATES = gm.Rates(input=0.1, hidden=0.05)
 H200 = gm.GPUS["H200"]
 
 
-def _tiny_plan():
-    """40 inputs -> 8 recurrent ALIF -> 2, eProp without regulariser, Adam, for CUDA."""
+def _tiny_plan(rule: type = snncc.rules.EProp):
+    """40 inputs -> 8 recurrent ALIF -> 2, eProp (or ``rule``) without regulariser, Adam, for
+    CUDA."""
     net = snncc.Network(dt=1.0, seed=0)
     inp = net.add_input("input", 40)
     hid = net.add_population("hidden", 8, neurons.ALIF())
@@ -28,8 +29,8 @@ def _tiny_plan():
     net.connect(inp, hid, name="in_hid", weight=init.Normal(0.0, 0.2))
     net.connect(hid, hid, name="hid_hid", weight=init.Normal(0.0, 0.2), allow_self=False)
     net.connect(hid, out, name="hid_out", weight=init.Normal(0.0, 0.2))
-    rule = snncc.rules.EProp(readout="output", regularizer="none")
-    return plan_and_render(net, B, "cuda", rule, snncc.optim.Adam())[0]
+    return plan_and_render(net, B, "cuda", rule(readout="output", regularizer="none"),
+                           snncc.optim.Adam())[0]  # fmt: skip
 
 
 def _bytes(plan, name: str) -> int:
@@ -71,14 +72,43 @@ def test_backward_and_weight_gradient_bytes_by_hand():
     assert opt.hbm == n * 4 * (4 + 3)  # w, g, m, v read; w, m, v written
 
 
+def test_bptt_backward_reads_every_weight_its_spikes_leave_by_once_per_block_and_step():
+    plan = _tiny_plan(snncc.rules.BPTT)
+    cu = layout(plan)
+    k = gm.bptt_backward_cost(plan, cu, B, T, H200)
+    assert k.hbm == 4 * B * T * (8 + 8 + 2)  # psi read, Q written; the readout's Q read
+    assert k.l2 == 4 * B * T * (8 * 8 + 8 * 2)  # W^T of hid_hid and hid_out, every step
+    assert k.threads == B * cu.exact.threads == B * 32
+    # a step: one barrier, two groups of loads (8 and 2 weights) an L2 latency each, the
+    # recursion of ALIF's two states
+    step = H200.barrier + 2 * H200.l2_latency + 8 * 2
+    assert k.chain == pytest.approx(T * step / H200.clock)
+    transpose = gm.transpose_weights_cost(plan, cu, H200)
+    assert transpose.hbm == (8 * 8 + 8 * 2) * (gm.SECTOR + 4)
+
+
 def test_every_launch_of_a_training_step_is_counted():
     """Several hidden populations, sparse and delayed projections: no kernel is unknown."""
-    rule = snncc.rules.EProp(readout="output", feedback="random")
-    plan = plan_and_render(_nets(), 4, "cuda", rule, snncc.optim.Adam())[0]
-    costs = gm.step_costs(plan, 4, 30, RATES, H200)
-    launches = plan.manifest["gradient"] + plan.manifest["optimize"]
-    assert [c.name for c in costs] == [launch.name for launch in launches]
-    assert all(c.time(H200) > 0 for c in costs)
+    cell = neurons.ALIF(trainable=("tau_m", "v_th"))
+    trained = snncc.Network(dt=1.0)
+    trained.add_input("input", 10)
+    trained.add_population("hidden", 16, cell)
+    trained.add_population("output", 2, neurons.LeakyIntegrator())
+    trained.connect("input", "hidden", weight=init.Normal(0.0, 0.2))
+    trained.connect("hidden", "hidden", weight=init.Normal(0.0, 0.2), p=0.5)
+    trained.connect("hidden", "output", weight=init.Normal(0.0, 0.2))
+    rules = [
+        (_nets(), snncc.rules.EProp(readout="output", feedback="random")),
+        (_nets(), snncc.rules.BPTT(readout="output")),
+        (trained, snncc.rules.BPTT(readout="output")),  # a sparse recurrent projection
+        (trained, snncc.rules.EProp(readout="output")),
+    ]
+    for net, rule in rules:
+        plan = plan_and_render(net, 4, "cuda", rule, snncc.optim.Adam())[0]
+        costs = gm.step_costs(plan, 4, 30, RATES, H200)
+        launches = plan.manifest["gradient"] + plan.manifest["optimize"]
+        assert [c.name for c in costs] == [launch.name for launch in launches]
+        assert all(c.time(H200) > 0 for c in costs)
 
 
 def test_a_kernel_takes_its_slowest_term_and_the_launch():
@@ -113,6 +143,7 @@ def test_the_report_says_prediction_and_shows_emulated_times_as_not_available(cu
     assert "PREDICTED" in text and "not measured" in text
     assert "measured ms" in text and "n/a" in text  # the emulator has no GPU time
     assert "largest hidden layer" in text and "32 GPUs" in text
+    assert "training step (bptt)" in text and "bptt_backward" in text
 
 
 def test_gemm_crossover_density():

@@ -7,10 +7,15 @@ in a ring (shared memory; global memory when the rings would not fit), so a proj
 delay d reads the words of step t - d and adds the weight rows of the set bits. Training adds a
 transpose of the spike words into per-unit rows (unit i: its bits over (b, t)), which the
 weight-gradient kernels walk in ascending (b, t) order: a block per presynaptic unit, no atomics.
+An exact rule (BPTT) couples the neurons backwards in time (a spike's dLoss/dz is the W row of
+its neuron dotted with the Q its spikes reached), so its hidden backward is one block per batch
+element too, its threads over each population's neurons, a barrier after each population and
+step (:class:`ExactBackward`).
 
-:func:`add_buffers` adds the buffers only these kernels use (the rows); :func:`layout` gives the
-block sizes, the shared-memory layout and the per-thread element counts, which
-``codegen.targets._cuda_manifest`` turns into launches and the templates into code.
+:func:`add_buffers` adds the buffers only these kernels use (the rows, the batch parts' sums,
+BPTT's transposed weights); :func:`layout` gives the block sizes, the shared-memory layout and
+the per-thread element counts, which ``codegen.targets._cuda_manifest`` turns into launches and
+the templates into code.
 """
 
 from __future__ import annotations
@@ -43,6 +48,12 @@ MAX_PARTS = 16
 PHASES = ("readout", "hidden")
 #: Threads per block of the hidden backward kernel (one thread per (b, j)).
 BACKWARD_THREADS = 128
+#: The most threads of a block of BPTT's hidden backward (a wider population gives each thread
+#: several neurons).
+EXACT_THREADS = 1024
+#: The most shared memory BPTT's rings of Q may take; beyond it they are read back from the
+#: global Q histories (which the weight gradients read anyway).
+Q_SHARED_LIMIT = 64 << 10
 
 
 def _warps(n: int, cap: int = 1024) -> int:
@@ -52,7 +63,8 @@ def _warps(n: int, cap: int = 1024) -> int:
 
 @dataclass(frozen=True)
 class Ring:
-    """Spike words of one population's last ``slots`` steps; step t at slot t % slots."""
+    """One population's per-step row of ``words`` 32-bit words (its spike words, or its floats
+    of Q) for the last ``slots`` steps; step t at slot t % slots."""
 
     pop: str
     slots: int
@@ -79,6 +91,26 @@ class Accumulate:
         return f"gsum_{self.name}"
 
 
+@dataclass(frozen=True)
+class ExactBackward:
+    """BPTT's hidden backward, ``bptt_backward``: one block per batch element runs T steps
+    backwards; within a step the populations in ``order`` (later-declared first: an earlier
+    one's dLoss/dz reads the Q that later ones received in the same step), each neuron's
+    recursion by a thread (``per_thread`` neurons each, adjoints in registers), a barrier after
+    each population. Q of the last ``q_ring`` steps of a population that another reads is kept
+    in ``q_rings`` (shared memory, or its global Q history when they would not fit). Dense
+    projections the spikes leave by are read transposed (``wT_<q>``, made once per pass by
+    ``transpose_weights``): the threads of a warp then read consecutive floats."""
+
+    threads: int
+    order: tuple[str, ...]
+    per_thread: dict[str, int]
+    q_rings: dict[str, Ring]
+    shared: int  # bytes of dynamic shared memory (the rings held there)
+    transposed: tuple[str, ...]  # dense projections read through wT_<q>
+    transpose_blocks: tuple[tuple[str, int, int], ...]  # per transposed projection [start, end)
+
+
 @dataclass
 class CudaLayout:
     threads: int  # forward block size (every population's neurons stride over it)
@@ -97,6 +129,10 @@ class CudaLayout:
     #: per phase ("readout": the projections into the readout, "hidden": the others), the
     #: projections cut into batch parts, with their blocks [start, end) in sum_parts_<phase>
     sum_blocks: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    #: the trained neuron parameters of spiking populations, summed over the batch by
+    #: sum_batch_hidden: (parameter, neurons, blocks [start, end))
+    hidden_params: list[tuple[str, int, int, int]] = field(default_factory=list)
+    exact: ExactBackward | None = None  # BPTT's hidden backward (exact rules only)
 
     def phase_projections(self, plan: KernelPlan, phase: str) -> list[ProjectionPlan]:
         """The trained projections whose gradients the phase computes, in plan order."""
@@ -109,6 +145,13 @@ class CudaLayout:
         """C expression of the first word of ``pop``'s spikes at ``step`` (a step >= 0)."""
         ring = self.rings[pop]
         return f"(ring_{pop} + (size_t)(({step}) % {ring.slots}) * {ring.words})"
+
+    def q_slot(self, pop: str, step: str) -> str:
+        """C expression of the first float of BPTT's Q of ``pop`` at ``step`` (a step < T):
+        its ring in shared memory, or its row of the global Q history (``qr_<pop>``)."""
+        ring = self.exact.q_rings[pop]
+        slot = f"(({step}) % {ring.slots})" if ring.shared else f"({step})"
+        return f"(qr_{pop} + (size_t){slot} * {ring.words})"
 
 
 def rows_buffer(pop: str) -> str:
@@ -123,11 +166,19 @@ def add_buffers(plan: KernelPlan) -> dict:
             pop = plan.pop(name)
             # unit i's spikes over the batch and the steps: bit t % 32 of word [i, b, t / 32]
             plan.add(Buffer(rows_buffer(name), "unsigned", (pop.size, "B", "TW"), "history"))
-        for a in layout(plan).accumulate.values():
+        cu = layout(plan)
+        for a in cu.accumulate.values():
             if a.parts > 1:
                 size = plan.buffer(f"grad_{a.name}").shape[0]
                 plan.add(Buffer(a.partial, "float", (a.parts, size), "scratch"))
+        for name in cu.exact.transposed if cu.exact else ():
+            q = plan.proj(name)  # W^T (masked): row k holds every presynaptic unit's weight to k
+            plan.add(Buffer(transposed_buffer(name), "float", (q.n_post, q.n_pre), "scratch"))
     return {"cu": layout(plan)}
+
+
+def transposed_buffer(projection: str) -> str:
+    return f"wT_{projection}"
 
 
 def _row_populations(plan: KernelPlan) -> list[str]:
@@ -177,8 +228,45 @@ def layout(plan: KernelPlan) -> CudaLayout:
             out.sum_blocks[phase] = [
                 (q.name, a, z) for q, (a, z) in zip(split, ranges, strict=True)
             ]
+    hidden_params = [(n, size) for kind, n, size in tr.params if _hidden_param(plan, kind, n)]
+    ranges = _block_ranges([size for _, size in hidden_params])
+    out.hidden_params = [
+        (n, size, a, z) for (n, size), (a, z) in zip(hidden_params, ranges, strict=True)
+    ]
+    if tr.rule.exact:
+        out.exact = _exact(plan)
     _check_shared(out)
     return out
+
+
+def _hidden_param(plan: KernelPlan, kind: str, name: str) -> bool:
+    """Whether trained parameter ``name`` belongs to a spiking population (not the readout)."""
+    return kind == "param" and plan.training.owners[name][0] != plan.training.readout.name
+
+
+def _exact(plan: KernelPlan) -> ExactBackward:
+    tr = plan.training
+    hidden = list(tr.hidden.values())
+    threads = _warps(max(h.size for h in hidden), EXACT_THREADS)
+    read = {q.post for h in hidden for q in map(plan.proj, h.outgoing) if q.post in tr.hidden}
+    rings = [(h.name, h.q_ring, h.size) for h in hidden if h.name in read]
+    fits = 4 * sum(slots * size for _, slots, size in rings) <= Q_SHARED_LIMIT
+    q_rings, offset = {}, 0
+    for name, slots, size in rings:
+        q_rings[name] = Ring(name, slots, size, fits, offset if fits else 0)
+        offset += slots * size if fits else 0
+    transposed = [q.name for h in hidden for q in map(plan.proj, h.outgoing) if not q.sparse]
+    sizes = [plan.proj(n).n_pre * plan.proj(n).n_post for n in transposed]
+    blocks = [(n, a, z) for n, (a, z) in zip(transposed, _block_ranges(sizes), strict=True)]
+    return ExactBackward(
+        threads,
+        tuple(h.name for h in reversed(hidden)),
+        {h.name: -(-h.size // threads) for h in hidden},
+        q_rings,
+        4 * offset,
+        tuple(transposed),
+        tuple(blocks),
+    )
 
 
 def _block_ranges(sizes: list[int]) -> list[tuple[int, int]]:
@@ -225,9 +313,11 @@ def batch_parts(n_pre: int, threads: int, batch: int) -> int:
 __all__ = [
     "Accumulate",
     "CudaLayout",
+    "ExactBackward",
     "Ring",
     "add_buffers",
     "batch_parts",
     "layout",
     "rows_buffer",
+    "transposed_buffer",
 ]

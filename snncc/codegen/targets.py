@@ -74,8 +74,6 @@ TARGETS: dict[str, Target] = {
         sources=("network.cu",),
         program="snncc.backends.cuda:CudaProgram",
         prepare="snncc.codegen.cuda_layout:add_buffers",
-        exact_rules=False,
-        neuron_params=False,
     ),
 }
 
@@ -131,7 +129,13 @@ def _cuda_manifest(plan) -> dict[str, list[Launch]]:
     backward = [Launch("transpose_spikes", ("B",), 256, cu.transpose_shared)]
     backward.append(Launch(f"backward_{r.name}", ("B",), cu.readout_threads))
     for phase in PHASES:  # the readout's gradients, then the hidden populations'
-        if phase == "hidden":
+        if phase == "hidden" and cu.exact is not None:  # BPTT: all populations in one kernel
+            x = cu.exact
+            if x.transposed:
+                blocks = x.transpose_blocks[-1][2]
+                backward.append(Launch("transpose_weights", (blocks,), OPT_THREADS))
+            backward.append(Launch("bptt_backward", ("B",), x.threads, x.shared))
+        elif phase == "hidden":
             for h in tr.hidden.values():
                 grid = (_blocks(h.size, BACKWARD_THREADS), "B")
                 backward.append(Launch(f"backward_{h.name}", grid, BACKWARD_THREADS))
@@ -144,8 +148,14 @@ def _cuda_manifest(plan) -> dict[str, list[Launch]]:
             backward.append(Launch(f"sum_parts_{phase}", (blocks,), OPT_THREADS))
         if phase == "readout" and r.params:
             backward.append(Launch(f"reduce_{r.name}", (1,), cu.readout_threads))
+        if phase == "hidden" and cu.hidden_params:  # the neurons' own parameters, over the batch
+            blocks = cu.hidden_params[-1][3]
+            backward.append(Launch("sum_batch_hidden", (blocks,), OPT_THREADS))
         ready = [f"grad_{q.name}" for q in projections]
-        ready += [f"grad_{r.name}_{p}" for p in r.params] if phase == "readout" else []
+        if phase == "readout":
+            ready += [f"grad_{r.name}_{p}" for p in r.params]
+        else:
+            ready += [f"grad_{name}" for name, _, _, _ in cu.hidden_params]
         if ready:
             backward[-1] = dataclasses.replace(backward[-1], ready=tuple(ready))
     out |= {
