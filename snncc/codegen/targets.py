@@ -53,8 +53,6 @@ class Target:
     #: a busy core with a parallel region per optimiser parameter; benchmarks/busy_core.py)
     serial_below: int = 1 << 20
     ring_delays: bool = True  # delays of 2+ steps (and delayed reads of earlier populations)
-    exact_rules: bool = True  # BPTT (its signal crosses populations)
-    neuron_params: bool = True  # trained parameters of spiking populations
     #: "module:function" adding the target's own buffers to a plan (after training was added)
     #: and returning extra template names; "" for none
     prepare: str = ""

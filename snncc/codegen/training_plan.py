@@ -103,8 +103,6 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
         raise ModelError(f"EProp: readout '{rp.name}' must be non-spiking (e.g. LeakyIntegrator)")
     eqs = rule.equations()
     name = type(rule).__name__
-    if rule.exact and not target.exact_rules:
-        raise ModelError(f"{name}: the {target.name} backend has no {name} yet; use backend='cpu'")
     trained = [q for q in plan.projections if q.trainable]
     if not trained:
         raise ModelError("EProp: no trainable projection in the network")
@@ -198,12 +196,6 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
                         f"BPTT: projection '{q.name}' leads to '{q.post}', which neither spikes "
                         "nor is the readout; its gradient path cannot be followed"
                     )
-    for h in tp.hidden.values():
-        if h.params and not target.neuron_params:
-            raise ModelError(
-                f"population '{h.name}': the {target.name} backend cannot train neuron parameters "
-                f"({', '.join(h.params)}) yet; use the cpu backend, or leave them untrained"
-            )
         for p in h.params:
             plan.add(
                 Buffer(f"gradp_{h.name}_{p}", "float", ("B", h.size), "scratch"),
