@@ -1003,6 +1003,9 @@ FLAGS = [
     ("--dataset", "cifar", "invalid choice: 'cifar'"),
     ("--model", "snn", "invalid choice: 'snn'"),
     ("--backend", "tpu", "invalid choice: 'tpu'"),
+    ("--train-subset", "0", "expected a positive integer, got 0"),
+    ("--train-subset", "all", "expected a positive integer, got 'all'"),
+    ("--pixel-steps", "3", "invalid choice: 3"),
 ]
 
 
@@ -1057,6 +1060,12 @@ def test_out_pointing_at_a_file_or_a_run(tmp_path, capsys, finished_run):
     assert (finished_run / "checkpoint.snncc").read_bytes() == before
 
 
+def test_pixel_steps_without_pixels(tmp_path, capsys):
+    rc, err = _train(capsys, "--pixel-steps", "1", "--out", str(tmp_path / "run"), *TINY)
+    assert rc == 1 and "--pixel-steps sets the SMNIST encoding; --dataset digits has none" in err
+    assert "train with --dataset smnist" in err and not (tmp_path / "run").exists()
+
+
 def _run_dir(tmp_path: Path, config: str | None, checkpoint: bool = False) -> Path:
     run = tmp_path / "resume_me"
     run.mkdir()
@@ -1083,6 +1092,12 @@ RESUMES = [
          "'dataset' is 'cifar'", "digits, shd"),
     said("config-string-lr", lambda t, r: _run_dir(t, '{"lr": "fast"}', True),
          "'lr' is 'fast', not a number"),
+    said("config-bad-subset", lambda t, r: _run_dir(t, '{"train_subset": -5}', True),
+         "'train_subset' is -5, not null or a positive integer"),
+    said("config-bool-pixel-steps", lambda t, r: _run_dir(t, '{"pixel_steps": true}', True),
+         "'pixel_steps' is True, not one of 1, 2"),
+    said("config-bad-rule", lambda t, r: _run_dir(t, '{"rule": "hebb"}', True),
+         "'rule' is 'hebb', not one of eprop, bptt"),
     said("config-unknown-key", lambda t, r: _run_dir(t, '{"bogus": 1}', True),
          "unexpected keyword argument 'bogus'"),
     said("no-checkpoint", lambda t, r: _run_dir(t, "{}"),
