@@ -19,7 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from snncc.arguments import count, devices, fraction, positive_float, positive_int
+from snncc.arguments import (
+    count,
+    devices,
+    fraction,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from snncc.errors import CliError
 
 #: Per-dataset defaults; the command line overrides them.
@@ -201,6 +208,22 @@ def add_train(p: argparse.ArgumentParser) -> None:
         f"(default: {_per_dataset('lr')})",
     )
     p.add_argument(
+        "--tau-a",
+        type=positive_float,
+        default=None,
+        metavar="MS",
+        help="adaptation time constant in ms: ALIF's tau_a, adLIF's tau_w (its initial value, "
+        f"then trained) (default: {_per_dataset('tau_a')})",
+    )
+    p.add_argument(
+        "--refractory",
+        type=non_negative_float,
+        default=None,
+        metavar="MS",
+        help=f"refractory period of the hidden neurons in ms, 0 for none "
+        f"(default: {_per_dataset('refractory')})",
+    )
+    p.add_argument(
         "--validation",
         type=fraction,
         default=None,
@@ -306,16 +329,39 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
                 setattr(cfg, key, given[key])
         return cfg
     dataset = given.get("dataset", "digits")
-    if "pixel_steps" in given and dataset != "smnist":
-        raise CliError(
-            f"--pixel-steps sets the SMNIST encoding; --dataset {dataset} has none. Drop "
-            "--pixel-steps, or train with --dataset smnist"
-        )
-    d = DEFAULTS[dataset]
     model = given.get("model", "alif")
+    _refuse_idle_flags(given, dataset, model)
+    d = DEFAULTS[dataset]
     out = args.out or f"runs/{dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     values = {**asdict(TrainConfig()), **d, **given, "out": out, "model": model}
     return TrainConfig(**{k: values[k] for k in asdict(TrainConfig())})
+
+
+def _refuse_idle_flags(given: dict, dataset: str, model: str) -> None:
+    """A flag that would change nothing in this run is refused, not silently ignored."""
+    nir = "export_nir" in given  # NIR's LIF: no adaptation, no refractory period
+    idle = {
+        "pixel_steps": (
+            dataset != "smnist",
+            f"sets the SMNIST encoding; --dataset {dataset} has none",
+            "train with --dataset smnist",
+        ),
+        "tau_a": (
+            model == "lif" or nir,
+            f"sets the adaptation time constant; {'--export-nir' if nir else '--model lif'} "
+            "trains neurons without adaptation",
+            "train with --model alif or adlif",
+        ),
+        "refractory": (
+            nir,
+            "sets the refractory period; --export-nir trains NIR's LIF, which has none",
+            "train without --export-nir",
+        ),
+    }
+    for key, (unused, why, fix) in idle.items():
+        if key in given and unused:
+            flag = "--" + key.replace("_", "-")
+            raise CliError(f"{flag} {why}. Drop {flag}, or {fix}")
 
 
 def _check_saved(cfg: TrainConfig) -> None:
@@ -327,6 +373,7 @@ def _check_saved(cfg: TrainConfig) -> None:
         "batch_size": positive_int,
         "lr": positive_float,
         "tau_a": positive_float,
+        "refractory": non_negative_float,
         "validation": fraction,
         "seed": count,
     }

@@ -135,6 +135,38 @@ def test_a_run_of_every_model_and_rule_resumes(tmp_path):
     assert snncc.load(run / "checkpoint.snncc").progress["epoch"] == 1
 
 
+def test_tau_a_and_refractory_reach_the_neurons(tmp_path):
+    run = tmp_path / "run"
+    flags = ["--model", "adlif", "--tau-a", "150", "--refractory", "0", "--epochs", "0"]
+    assert main(["train", *flags, "--neurons", "8", "--no-progress", "--out", str(run)]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["tau_a"] == 150.0 and cfg["refractory"] == 0.0
+    model = snncc.load(run / "checkpoint.snncc")
+    np.testing.assert_array_equal(model.params["hidden.tau_w"], np.full(8, 150, np.float32))
+    assert model.net.populations["hidden"].model.refractory == 0.0
+    alif = tmp_path / "alif"
+    assert (
+        main(
+            [
+                "train",
+                "--refractory",
+                "3",
+                "--epochs",
+                "0",
+                "--neurons",
+                "8",
+                "--no-progress",
+                "--out",
+                str(alif),
+            ]
+        )
+        == 0
+    )
+    model = snncc.load(alif / "checkpoint.snncc")
+    assert model.net.populations["hidden"].model.refractory == 3.0
+    np.testing.assert_array_equal(model.params["hidden.tau_a"], np.full(8, 200, np.float32))
+
+
 def _small(seed=0):
     rng = np.random.default_rng(seed)
     x = (rng.random((40, 30, 12)) < 0.15).astype(np.uint8)
