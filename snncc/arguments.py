@@ -35,6 +35,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = _number(text, float, "a number >= 0")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     value = _number(text, float, "a fraction in [0, 1)")
     if not 0 <= value < 1:

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from snncc.arguments import count, devices, fraction, positive_float, positive_int
+from snncc.arguments import (
+    count,
+    devices,
+    fraction,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from snncc.errors import CliError
 
 #: Per-dataset defaults; the command line overrides them.
@@ -55,6 +62,8 @@ class TrainConfig:
     validation: float = 0.1
     export_nir: str | None = None
     rule: str = "eprop"
+    train_subset: int | None = None
+    pixel_steps: int = 2
 
 
 def build_network(cfg: TrainConfig, n_inputs: int, n_classes: int):
@@ -107,9 +116,15 @@ def load_data(cfg: TrainConfig):
             data.load_digits("train", seed=cfg.seed),
             data.load_digits("test", seed=cfg.seed),
         )
+        if cfg.train_subset is not None:
+            train = train.subset(cfg.train_subset)
     else:
-        train = data.load(cfg.dataset, cfg.data_dir, split="train")
-        test = data.load(cfg.dataset, cfg.data_dir, split="test")
+        # only the subset is converted: the dense Fashion-MNIST train set alone is 3.7 GB
+        encoding = {"duplicate": cfg.pixel_steps == 2} if cfg.dataset == "smnist" else {}
+        train = data.load(
+            cfg.dataset, cfg.data_dir, split="train", limit=cfg.train_subset, **encoding
+        )
+        test = data.load(cfg.dataset, cfg.data_dir, split="test", **encoding)
     if cfg.validation > 0:
         train, val = train.split(cfg.validation, seed=cfg.seed)
         return train, val, test
@@ -128,7 +143,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
         choices=list(DEFAULTS),
-        default="digits",
+        default=None,  # not set unless given: a resumed run keeps its own
         help="dataset to train on (default: digits, the embedded spiking digits)",
     )
     p.add_argument(
@@ -193,12 +208,44 @@ def add_train(p: argparse.ArgumentParser) -> None:
         f"(default: {_per_dataset('lr')})",
     )
     p.add_argument(
+        "--tau-a",
+        type=positive_float,
+        default=None,
+        metavar="MS",
+        help="adaptation time constant in ms: ALIF's tau_a, adLIF's tau_w (its initial value, "
+        f"then trained) (default: {_per_dataset('tau_a')})",
+    )
+    p.add_argument(
+        "--refractory",
+        type=non_negative_float,
+        default=None,
+        metavar="MS",
+        help=f"refractory period of the hidden neurons in ms, 0 for none "
+        f"(default: {_per_dataset('refractory')})",
+    )
+    p.add_argument(
         "--validation",
         type=fraction,
         default=None,
         metavar="F",
         help="fraction of the training set held out for per-epoch validation; the test set is "
         "evaluated once, at the end (default: 0.1)",
+    )
+    p.add_argument(
+        "--train-subset",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="train on the first N examples of the training set only (the validation split "
+        "is carved from them; the test set stays whole) (default: all)",
+    )
+    p.add_argument(
+        "--pixel-steps",
+        type=int,
+        choices=[1, 2],
+        default=None,
+        help="smnist only: time steps per pixel, 1 (784 steps per image) or 2 (tonic's "
+        "duplicate=True, as mlGeNN: 1568 steps) (default: 2)",
     )
     p.add_argument(
         "--backend", choices=["cpu", "cuda"], default=None, help="where to train (default: cpu)"
@@ -281,11 +328,40 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
             if key in given:
                 setattr(cfg, key, given[key])
         return cfg
-    d = DEFAULTS[args.dataset]
+    dataset = given.get("dataset", "digits")
     model = given.get("model", "alif")
-    out = args.out or f"runs/{args.dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    _refuse_idle_flags(given, dataset, model)
+    d = DEFAULTS[dataset]
+    out = args.out or f"runs/{dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     values = {**asdict(TrainConfig()), **d, **given, "out": out, "model": model}
     return TrainConfig(**{k: values[k] for k in asdict(TrainConfig())})
+
+
+def _refuse_idle_flags(given: dict, dataset: str, model: str) -> None:
+    """A flag that would change nothing in this run is refused, not silently ignored."""
+    nir = "export_nir" in given  # NIR's LIF: no adaptation, no refractory period
+    idle = {
+        "pixel_steps": (
+            dataset != "smnist",
+            f"sets the SMNIST encoding; --dataset {dataset} has none",
+            "train with --dataset smnist",
+        ),
+        "tau_a": (
+            model == "lif" or nir,
+            f"sets the adaptation time constant; {'--export-nir' if nir else '--model lif'} "
+            "trains neurons without adaptation",
+            "train with --model alif or adlif",
+        ),
+        "refractory": (
+            nir,
+            "sets the refractory period; --export-nir trains NIR's LIF, which has none",
+            "train without --export-nir",
+        ),
+    }
+    for key, (unused, why, fix) in idle.items():
+        if key in given and unused:
+            flag = "--" + key.replace("_", "-")
+            raise CliError(f"{flag} {why}. Drop {flag}, or {fix}")
 
 
 def _check_saved(cfg: TrainConfig) -> None:
@@ -297,6 +373,7 @@ def _check_saved(cfg: TrainConfig) -> None:
         "batch_size": positive_int,
         "lr": positive_float,
         "tau_a": positive_float,
+        "refractory": non_negative_float,
         "validation": fraction,
         "seed": count,
     }
@@ -308,10 +385,22 @@ def _check_saved(cfg: TrainConfig) -> None:
             check(str(value))
         except argparse.ArgumentTypeError as err:
             raise ValueError(f"'{key}': {err}") from None
-    choices = {"dataset": list(DEFAULTS), "model": ["alif", "lif"], "backend": ["cpu", "cuda"]}
+    if cfg.train_subset is not None:  # null (all examples) or a count like --train-subset's
+        subset = cfg.train_subset
+        if isinstance(subset, bool) or not isinstance(subset, int) or subset <= 0:
+            raise ValueError(f"'train_subset' is {subset!r}, not null or a positive integer")
+    choices = {
+        "dataset": list(DEFAULTS),
+        "model": ["alif", "lif", "adlif"],
+        "rule": ["eprop", "bptt"],
+        "backend": ["cpu", "cuda"],
+        "pixel_steps": [1, 2],
+    }
     for key, options in choices.items():
-        if getattr(cfg, key) not in options:
-            raise ValueError(f"'{key}' is {getattr(cfg, key)!r}, not one of {', '.join(options)}")
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or value not in options:  # true == 1 is no pixel count
+            names = ", ".join(map(str, options))
+            raise ValueError(f"'{key}' is {value!r}, not one of {names}")
     if not isinstance(cfg.recurrent, bool):
         raise ValueError(f"'recurrent' is {cfg.recurrent!r}, not true or false")
     if cfg.devices is not None:

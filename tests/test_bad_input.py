@@ -1003,6 +1003,12 @@ FLAGS = [
     ("--dataset", "cifar", "invalid choice: 'cifar'"),
     ("--model", "snn", "invalid choice: 'snn'"),
     ("--backend", "tpu", "invalid choice: 'tpu'"),
+    ("--train-subset", "0", "expected a positive integer, got 0"),
+    ("--train-subset", "all", "expected a positive integer, got 'all'"),
+    ("--pixel-steps", "3", "invalid choice: 3"),
+    ("--tau-a", "0", "expected a positive finite number, got 0"),
+    ("--refractory", "-1", "expected a finite number >= 0, got -1"),
+    ("--refractory", "inf", "expected a finite number >= 0, got inf"),
 ]
 
 
@@ -1057,6 +1063,30 @@ def test_out_pointing_at_a_file_or_a_run(tmp_path, capsys, finished_run):
     assert (finished_run / "checkpoint.snncc").read_bytes() == before
 
 
+# fmt: off
+IDLE_FLAGS = [
+    said("pixel-steps-without-pixels", ["--pixel-steps", "1"],
+         "--pixel-steps sets the SMNIST encoding; --dataset digits has none",
+         "Drop --pixel-steps, or train with --dataset smnist"),
+    said("tau-a-of-lif", ["--tau-a", "100", "--model", "lif"],
+         "--tau-a sets the adaptation time constant; --model lif trains neurons without "
+         "adaptation", "train with --model alif or adlif"),
+    said("refractory-of-nir", ["--refractory", "2", "--model", "lif", "--export-nir", "n.nir"],
+         "--refractory sets the refractory period; --export-nir trains NIR's LIF, which has "
+         "none", "Drop --refractory"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("flags, words", IDLE_FLAGS)
+def test_a_flag_that_would_change_nothing_is_refused(tmp_path, capsys, flags, words):
+    rc, err = _train(capsys, *flags, "--out", str(tmp_path / "run"), *TINY)
+    assert rc == 1
+    for word in words:
+        assert word in err, err
+    assert not (tmp_path / "run").exists()
+
+
 def _run_dir(tmp_path: Path, config: str | None, checkpoint: bool = False) -> Path:
     run = tmp_path / "resume_me"
     run.mkdir()
@@ -1083,6 +1113,14 @@ RESUMES = [
          "'dataset' is 'cifar'", "digits, shd"),
     said("config-string-lr", lambda t, r: _run_dir(t, '{"lr": "fast"}', True),
          "'lr' is 'fast', not a number"),
+    said("config-bad-subset", lambda t, r: _run_dir(t, '{"train_subset": -5}', True),
+         "'train_subset' is -5, not null or a positive integer"),
+    said("config-bool-pixel-steps", lambda t, r: _run_dir(t, '{"pixel_steps": true}', True),
+         "'pixel_steps' is True, not one of 1, 2"),
+    said("config-negative-refractory", lambda t, r: _run_dir(t, '{"refractory": -5}', True),
+         "'refractory': expected a finite number >= 0, got -5"),
+    said("config-bad-rule", lambda t, r: _run_dir(t, '{"rule": "hebb"}', True),
+         "'rule' is 'hebb', not one of eprop, bptt"),
     said("config-unknown-key", lambda t, r: _run_dir(t, '{"bogus": 1}', True),
          "unexpected keyword argument 'bogus'"),
     said("no-checkpoint", lambda t, r: _run_dir(t, "{}"),
