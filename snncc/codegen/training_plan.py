@@ -102,7 +102,6 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
     if rp.spiking:
         raise ModelError(f"EProp: readout '{rp.name}' must be non-spiking (e.g. LeakyIntegrator)")
     eqs = rule.equations()
-    name = type(rule).__name__
     trained = [q for q in plan.projections if q.trainable]
     if not trained:
         raise ModelError("EProp: no trainable projection in the network")
@@ -196,6 +195,7 @@ def add_training(plan: KernelPlan, rule: EProp, optimizer, target: Target) -> Tr
                         f"BPTT: projection '{q.name}' leads to '{q.post}', which neither spikes "
                         "nor is the readout; its gradient path cannot be followed"
                     )
+    for h in tp.hidden.values():
         for p in h.params:
             plan.add(
                 Buffer(f"gradp_{h.name}_{p}", "float", ("B", h.size), "scratch"),
