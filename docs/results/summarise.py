@@ -45,18 +45,27 @@ def table(folder: Path, prefix: str, log: Path) -> str:
         test = next(x["test_accuracy"] for x in lines if "test_accuracy" in x)
         epoch_s = [x["epoch_s"] for x in epochs]
         val = epochs[-1]["val_accuracy"]
-        per_rule.setdefault(run["rule"], []).append((test, statistics.median(epoch_s), run["wall_s"]))
+        per_rule.setdefault(run["rule"], []).append(
+            (test, statistics.median(epoch_s), run["wall_s"])
+        )
         rows.append(
             f"| {run['rule']} | {run['seed']} | {100 * val:.1f} % | {100 * test:.1f} % "
             f"| {statistics.median(epoch_s):.3g} | {sum(epoch_s):.0f} | {run['wall_s']:.0f} "
             f"| {run['rss_gb']:.2f} | {run['load_start']} / {run['load_end']} |"
         )
-    rows += ["", "| rule | test accuracy, mean +- sd (3 seeds) | median epoch (s), median of seeds | wall (s), median |", "|---|---|---|---|"]
+    rows += [
+        "",
+        "| rule | test accuracy, mean +- sd (3 seeds) | median epoch (s), median of seeds "
+        "| wall (s), median |",
+        "|---|---|---|---|",
+    ]
     for rule, vals in per_rule.items():
         acc = [100 * v[0] for v in vals]
+        epoch = statistics.median(v[1] for v in vals)
+        wall = statistics.median(v[2] for v in vals)
         rows.append(
             f"| {rule} | {statistics.mean(acc):.1f} +- {statistics.stdev(acc):.1f} % "
-            f"| {statistics.median(v[1] for v in vals):.3g} | {statistics.median(v[2] for v in vals):.0f} |"
+            f"| {epoch:.3g} | {wall:.0f} |"
         )
     return "\n".join(rows)
 
