@@ -25,8 +25,9 @@ from snncc.model.equations import symbol
 ONLINE_CHUNK = 16
 
 
-def _coefficients(ts) -> dict[str, sp.Expr]:
-    """The nonzero entries of D, c and g, named D<k><m>, c<k>, g<k>."""
+def _coefficients(ts, params: list[str]) -> dict[str, sp.Expr]:
+    """The nonzero entries of D, c and g, named D<k><m>, c<k>, g<k>; for each trained
+    parameter p, those of dM/dp (P<k>_<p>) and psi dmargin/dp (G_<p>)."""
     n = len(ts.states)
     coefs = {}
     for k in range(n):
@@ -37,6 +38,12 @@ def _coefficients(ts) -> dict[str, sp.Expr]:
             coefs[f"c{k}"] = ts.c[k]
         if ts.g[k] != 0:
             coefs[f"g{k}"] = ts.g[k]
+    for p in params:
+        for k, e in enumerate(ts.param_c[p]):
+            if e != 0:
+                coefs[f"P{k}_{p}"] = e
+        if ts.param_g.get(p, 0) != 0:
+            coefs[f"G_{p}"] = ts.param_g[p]
     return coefs
 
 
@@ -47,9 +54,9 @@ def add_online(plan: KernelPlan, tp: TrainingPlan) -> None:
         return
     if np.ptp(plan.buffer("filter_decay").init) != 0:  # one filter for all readout units
         return
-    if any(h.signal_delay or h.params for h in tp.hidden.values()):
+    if any(h.signal_delay for h in tp.hidden.values()):
         # no online form here for a delayed readout (its signal arrives after the chunk's
-        # synapse sweep) or for trained neuron parameters
+        # synapse sweep)
         return
     C = ONLINE_CHUNK
     pres = {q.pre for q in tp.projections if not q.pre_is_input}
@@ -58,7 +65,7 @@ def add_online(plan: KernelPlan, tp: TrainingPlan) -> None:
         online.lead[name] = max(q.delay for q in tp.projections if q.pre == name) or 1
     tp.online = online
     for name, hp in tp.hidden.items():
-        N, n_coefs = hp.size, len(_coefficients(eqs.traces[name]))
+        N, n_coefs = hp.size, len(_coefficients(eqs.traces[name], hp.params))
         plan.add(
             Buffer(f"{name}_psi", "float", ("B", N), "state"),
             Buffer(f"oL_{name}", "float", ("B", C, N), "online"),
@@ -67,6 +74,12 @@ def add_online(plan: KernelPlan, tp: TrainingPlan) -> None:
             # pointer in the synapse loop instead of one per coefficient (too many registers)
             Buffer(f"oc_{name}", "float", ("B", C, n_coefs, N), "online"),
         )
+        n_traces = len(hp.states) + 1
+        for pname in hp.params:  # a neuron's traces of its own parameter, like a synapse's
+            plan.add(
+                Buffer(f"otr_{name}_{pname}", "float", ("B", n_traces * N), "online"),
+                Buffer(f"ogr_{name}_{pname}", "float", ("B", N), "online"),
+            )
     for q in tp.projections:
         size = next(s for _, n, s in tp.params if n == q.name)
         n_traces = len(tp.hidden[q.post].states) + 1 if q.post in tp.hidden else 1
@@ -117,7 +130,8 @@ def _hidden_online(plan: KernelPlan, tp: TrainingPlan, name: str, C: int) -> dic
     names = {f"{s}_prev": f"_prev_{s}" for s in ts.states}
     names |= {"_psi_prev": f"{p.name}_psi[bn]", "psi": "psi"}
     pr = kernel_printer(names)
-    coefs = _coefficients(ts)
+    params = tp.hidden[name].params
+    coefs = _coefficients(ts, params)
     row = {c: k for k, c in enumerate(coefs)}
     oc = plan.buffer(f"oc_{name}")
     fwd = [
@@ -152,21 +166,39 @@ def _hidden_online(plan: KernelPlan, tp: TrainingPlan, name: str, C: int) -> dic
         f"const float* __restrict__ {var} = {buf}_{p.name} + ((size_t)b * {C} + _c) * {width};"
         for var, buf, width in [("_oc", "oc", len(coefs) * N), ("_oL", "oL", N), ("_oR", "oR", N)]
     ]
-    loads = [f"const float _{c} = _oc[{row[c] * N} + j];" for c in coefs]
-    loads.append("const float _L = _oL[j], _R = _oR[j];")
-    trace = (
-        [f"const float _n{k} = {pr0.doprint(new[k])};" for k in range(n)]
-        + [
-            f"const float _el = {pr0.doprint(el)};",
-            f"_eb = {pr0.doprint(fd * eb + fg * symbol('_el'))};",
-            f"_gacc += {pr0.doprint(symbol('_L') * eb + symbol('_R') * symbol('_el'))};",
+
+    def loads(names) -> list[str]:
+        out = [f"const float _{c} = _oc[{row[c] * N} + j];" for c in names]
+        return out + ["const float _L = _oL[j], _R = _oR[j];"]
+
+    def trace(new: list[sp.Expr], el: sp.Expr) -> list[str]:
+        return (
+            [f"const float _n{k} = {pr0.doprint(new[k])};" for k in range(n)]
+            + [
+                f"const float _el = {pr0.doprint(el)};",
+                f"_eb = {pr0.doprint(fd * eb + fg * symbol('_el'))};",
+                f"_gacc += {pr0.doprint(symbol('_L') * eb + symbol('_R') * symbol('_el'))};",
+            ]
+            + [f"_e{k} = _n{k};" for k in range(n)]
+        )
+
+    # a trained parameter p of neuron j: the synapse's traces with dM/dp in place of c s, and
+    # psi dmargin/dp added to e (the factorised form's lam . dM/dp + w psi dmargin/dp)
+    param_traces = []
+    for p in params:
+        new_p = [
+            e.subs(symbol("_s"), 0) + (symbol(f"_P{k}_{p}") if f"P{k}_{p}" in coefs else 0)
+            for k, e in enumerate(new)
         ]
-        + [f"_e{k} = _n{k};" for k in range(n)]
-    )
+        el_p = el + (symbol(f"_G_{p}") if f"G_{p}" in coefs else 0)
+        param_traces.append((p, trace(new_p, el_p)))
+    synapse_coefs = [c for c in coefs if c[0] in "Dcg"]
     return {
         "forward": fwd,
-        "trace": trace,
-        "loads": loads,
+        "trace": trace(new, el),
+        "loads": loads(synapse_coefs),
+        "param_loads": loads([c for c in coefs if c[0] != "c"]),
+        "param_traces": param_traces,
         "pointers": pointers,
         "trace_names": [f"e{k}" for k in range(n)] + ["eb"],
         "pre": [f"const float _prev_{s} = {cname(s)};" for s in ts.states],
