@@ -140,13 +140,18 @@ def _feedforward(d_in: int, d_out: int, seed: int = 1):
 
 
 @pytest.mark.parametrize("d_in,d_out", [(0, 0), (3, 0), (0, 2), (4, 3)])
-@pytest.mark.parametrize("rule", ["EProp", "BPTT"])
+@pytest.mark.parametrize("rule", ["EProp", "EProp-online", "BPTT"])
 def test_feedforward_gradients_with_delays_equal_autograd(d_in, d_out, rule):
+    """EProp-online: a delayed readout's error meets each synapse's ebar of d_out steps before
+    (a shift register in its traces), across the 16-step chunks (T = 70)."""
     net, pops, projs = _feedforward(d_in, d_out)
     x, labels = _inputs(seed=5, B=4, T=70)
     ref = torch_network.run(pops, projs, x, labels)
-    options = {"c_reg": 0.0} if rule == "EProp" else {}
-    r = getattr(snncc.rules, rule)(readout="out", **options)
+    if rule == "BPTT":
+        r = snncc.rules.BPTT(readout="out")
+    else:
+        strategy = "online" if rule == "EProp-online" else "factorized"
+        r = snncc.rules.EProp(readout="out", c_reg=0.0, strategy=strategy)
     g = snncc.compile(net, batch_size=4, rule=r).gradients(x, labels)
     assert 0.01 < ref["z:h"].mean() < 0.6
     for name in ("in_h", "h_out", "out.bias"):

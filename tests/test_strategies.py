@@ -63,10 +63,11 @@ TRAINED = {
 }
 
 
-@pytest.mark.parametrize("kind", TRAINED)
-def test_online_trains_neuron_parameters_as_the_factorized_form(kind, T=83):
+@pytest.mark.parametrize("kind,readout_delay", [(k, 0) for k in TRAINED] + [("alif", 3)])
+def test_online_trains_neuron_parameters_as_the_factorized_form(kind, readout_delay, T=83):
     """A neuron's own parameters under the online strategy: per-neuron traces of dM/dp, swept
-    after each chunk like a synapse's; the gradients equal the factorised adjoint's."""
+    after each chunk like a synapse's; the gradients equal the factorised adjoint's, also with
+    a delayed readout in a recurrent network."""
     rng = np.random.default_rng(1)
     net = snncc.Network(dt=1.0, seed=3)
     inp = net.add_input("input", 20)
@@ -75,7 +76,9 @@ def test_online_trains_neuron_parameters_as_the_factorized_form(kind, T=83):
     gain = 8.0 if kind == "adlif" else 1.5  # adLIF's default threshold needs more input
     net.connect(inp, hid, name="in_hid", weight=init.Normal(0, gain / np.sqrt(20)))
     net.connect(hid, hid, name="hid_hid", weight=init.Normal(0, 1 / np.sqrt(30)), allow_self=False)
-    net.connect(hid, out, name="hid_out", weight=init.Normal(0, 1 / np.sqrt(30)))
+    net.connect(
+        hid, out, name="hid_out", weight=init.Normal(0, 1 / np.sqrt(30)), delay=readout_delay
+    )
     x = (rng.random((3, T, 20)) < 0.1).astype(np.uint8)
     assert snncc.compile(net, batch_size=4).run(x, record=["hidden"])["hidden"].mean() > 0.005
     y = rng.integers(0, 4, 3)

@@ -54,10 +54,6 @@ def add_online(plan: KernelPlan, tp: TrainingPlan) -> None:
         return
     if np.ptp(plan.buffer("filter_decay").init) != 0:  # one filter for all readout units
         return
-    if any(h.signal_delay for h in tp.hidden.values()):
-        # no online form here for a delayed readout (its signal arrives after the chunk's
-        # synapse sweep)
-        return
     C = ONLINE_CHUNK
     pres = {q.pre for q in tp.projections if not q.pre_is_input}
     online = OnlinePlan(C, [p.name for p in plan.populations if p.name in pres])
@@ -74,7 +70,7 @@ def add_online(plan: KernelPlan, tp: TrainingPlan) -> None:
             # pointer in the synapse loop instead of one per coefficient (too many registers)
             Buffer(f"oc_{name}", "float", ("B", C, n_coefs, N), "online"),
         )
-        n_traces = len(hp.states) + 1
+        n_traces = _n_traces(hp)
         for pname in hp.params:  # a neuron's traces of its own parameter, like a synapse's
             plan.add(
                 Buffer(f"otr_{name}_{pname}", "float", ("B", n_traces * N), "online"),
@@ -82,7 +78,7 @@ def add_online(plan: KernelPlan, tp: TrainingPlan) -> None:
             )
     for q in tp.projections:
         size = next(s for _, n, s in tp.params if n == q.name)
-        n_traces = len(tp.hidden[q.post].states) + 1 if q.post in tp.hidden else 1
+        n_traces = _n_traces(tp.hidden[q.post]) if q.post in tp.hidden else 1
         # one buffer: dense synapse (i, j) keeps trace k at [i][k][j], sparse synapse s at [k][s]
         plan.add(Buffer(f"otr_{q.name}", "float", ("B", n_traces * size), "online"))
         plan.add(Buffer(f"ogr_{q.name}", "float", ("B", size), "online"))
@@ -96,6 +92,12 @@ def add_online(plan: KernelPlan, tp: TrainingPlan) -> None:
     for name in online.spike_pops:
         words = plan.pop(name).spike_words
         plan.add(Buffer(f"ospk_{name}", "unsigned", ("B", C + online.lead[name], words), "online"))
+
+
+def _n_traces(hp) -> int:
+    """Floats a synapse into ``hp`` keeps: its eps per state, ebar, and ebar of the last
+    ``signal_delay`` steps (a delayed readout's error of step t meets ebar of t - delay)."""
+    return len(hp.states) + 1 + hp.signal_delay
 
 
 def online_code(plan: KernelPlan, tp: TrainingPlan, hidden: dict) -> dict:
@@ -171,15 +173,22 @@ def _hidden_online(plan: KernelPlan, tp: TrainingPlan, name: str, C: int) -> dic
         out = [f"const float _{c} = _oc[{row[c] * N} + j];" for c in names]
         return out + ["const float _L = _oL[j], _R = _oR[j];"]
 
+    # a delayed readout (delay d): sum_t B errf^(t+d) e^t = sum_t L^t ebar^(t-d), so the
+    # learning signal of step t meets ebar of d steps before, kept in _eb1 .. _eb<d>
+    d = tp.hidden[name].signal_delay
+    eb_then = symbol(f"_eb{d}") if d else eb
+    shift = [f"_eb{m} = _eb{m - 1};" for m in range(d, 1, -1)] + (["_eb1 = _eb;"] if d else [])
+
     def trace(new: list[sp.Expr], el: sp.Expr) -> list[str]:
         return (
             [f"const float _n{k} = {pr0.doprint(new[k])};" for k in range(n)]
             + [
                 f"const float _el = {pr0.doprint(el)};",
                 f"_eb = {pr0.doprint(fd * eb + fg * symbol('_el'))};",
-                f"_gacc += {pr0.doprint(symbol('_L') * eb + symbol('_R') * symbol('_el'))};",
+                f"_gacc += {pr0.doprint(symbol('_L') * eb_then + symbol('_R') * symbol('_el'))};",
             ]
             + [f"_e{k} = _n{k};" for k in range(n)]
+            + shift
         )
 
     # a trained parameter p of neuron j: the synapse's traces with dM/dp in place of c s, and
@@ -187,8 +196,8 @@ def _hidden_online(plan: KernelPlan, tp: TrainingPlan, name: str, C: int) -> dic
     param_traces = []
     for p in params:
         new_p = [
-            e.subs(symbol("_s"), 0) + (symbol(f"_P{k}_{p}") if f"P{k}_{p}" in coefs else 0)
-            for k, e in enumerate(new)
+            expr.subs(symbol("_s"), 0) + (symbol(f"_P{k}_{p}") if f"P{k}_{p}" in coefs else 0)
+            for k, expr in enumerate(new)
         ]
         el_p = el + (symbol(f"_G_{p}") if f"G_{p}" in coefs else 0)
         param_traces.append((p, trace(new_p, el_p)))
@@ -200,6 +209,6 @@ def _hidden_online(plan: KernelPlan, tp: TrainingPlan, name: str, C: int) -> dic
         "param_loads": loads([c for c in coefs if c[0] != "c"]),
         "param_traces": param_traces,
         "pointers": pointers,
-        "trace_names": [f"e{k}" for k in range(n)] + ["eb"],
+        "trace_names": [f"e{k}" for k in range(n)] + ["eb"] + [f"eb{m}" for m in range(1, d + 1)],
         "pre": [f"const float _prev_{s} = {cname(s)};" for s in ts.states],
     }

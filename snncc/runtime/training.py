@@ -113,8 +113,8 @@ class TrainingMixin:
         if wanted == "online" and tr.online is None:
             raise ModelError(
                 "EProp(strategy='online') is generated for the CPU backend, without the "
-                "per-sequence regulariser, with one readout time constant and no delay into "
-                "the readout; use strategy='factorized' here"
+                "per-sequence regulariser and with one readout time constant; use "
+                "strategy='factorized' here"
             )
         if wanted != "auto":
             return wanted
