@@ -196,5 +196,7 @@ def test_bad_delays_are_refused_naming_the_projection():
         net.connect("h", "h", name="rec", delay=0)
     with pytest.raises(snncc.ModelError, match=r"'in_h'.*delay must be an integer"):
         net.connect("input", "h", name="in_h", delay=1.5)
+    with pytest.raises(snncc.ModelError, match=r"'per_syn'.*per-synapse delay arrays.*Split"):
+        net.connect("input", "h", name="per_syn", delay=np.ones((2, 3), int))
     with pytest.raises(snncc.ModelError, match=r"more than 1000 steps"):
         net.connect("input", "h", name="far", delay=5000)

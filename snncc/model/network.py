@@ -185,6 +185,12 @@ class Network:
         earlier = pre.index < post.index
         if delay is None:
             return 0 if earlier else 1
+        if isinstance(delay, (np.ndarray, list, tuple)):
+            raise ModelError(
+                f"{where}: delay is one integer number of steps for the whole projection; "
+                "per-synapse delay arrays are not supported yet. Split the projection into one "
+                "per delay (each with the synapses of that delay, indices=...)"
+            )
         if not isinstance(delay, (int, np.integer)) or isinstance(delay, bool) or delay < 0:
             raise ModelError(
                 f"{where}: delay must be an integer number of steps >= 0, got {delay!r}"
