@@ -194,13 +194,13 @@ def _hidden_online(plan: KernelPlan, tp: TrainingPlan, name: str, C: int) -> dic
     # a trained parameter p of neuron j: the synapse's traces with dM/dp in place of c s, and
     # psi dmargin/dp added to e (the factorised form's lam . dM/dp + w psi dmargin/dp)
     param_traces = []
-    for p in params:
-        new_p = [
-            expr.subs(symbol("_s"), 0) + (symbol(f"_P{k}_{p}") if f"P{k}_{p}" in coefs else 0)
+    for q in params:
+        new_q = [
+            expr.subs(symbol("_s"), 0) + (symbol(f"_P{k}_{q}") if f"P{k}_{q}" in coefs else 0)
             for k, expr in enumerate(new)
         ]
-        el_p = el + (symbol(f"_G_{p}") if f"G_{p}" in coefs else 0)
-        param_traces.append((p, trace(new_p, el_p)))
+        el_q = el + (symbol(f"_G_{q}") if f"G_{q}" in coefs else 0)
+        param_traces.append((q, trace(new_q, el_q)))
     synapse_coefs = [c for c in coefs if c[0] in "Dcg"]
     return {
         "forward": fwd,
