@@ -138,14 +138,7 @@ class SnnTorchSNN(nn.Module):
         return torch.stack(ys, 1)
 
     loss = staticmethod(TorchSNN.loss)
-
-    def train_step(self, x: torch.Tensor, labels: torch.Tensor) -> float:
-        """One Adam step on a batch; returns the loss."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(self(x), labels)
-        loss.backward()
-        self.optimizer.step()
-        return float(loss.detach())
+    train_step = TorchSNN.train_step  # one Adam step (self.optimizer), the loss returned
 
     def loss_and_gradients(self, x: Any, labels: Any) -> tuple[float, dict[str, np.ndarray]]:
         """The loss of a batch and its gradients by name, (pre, post) like the reference."""
