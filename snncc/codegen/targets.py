@@ -52,7 +52,6 @@ class Target:
     #: far longer than such a loop takes alone (measured: 2 threads 2.5-8x slower than 1 beside
     #: a busy core with a parallel region per optimiser parameter; benchmarks/busy_core.py)
     serial_below: int = 1 << 20
-    ring_delays: bool = True  # delays of 2+ steps (and delayed reads of earlier populations)
     #: "module:function" adding the target's own buffers to a plan (after training was added)
     #: and returning extra template names; "" for none
     prepare: str = ""

@@ -46,13 +46,6 @@ def plan_and_render(net: Network, batch_size: int, backend: str, rule=None, opti
     if cached is not None:
         return cached
     plan = build_plan(net, batch_size, target.name)
-    if not target.ring_delays:
-        for q in plan.projections:
-            if q.from_ring:
-                raise ModelError(
-                    f"projection '{q.name}': the {target.name} backend has no delay of "
-                    f"{q.delay} steps from '{q.pre}' yet; use the cpu backend"
-                )
     extra, tp = {}, None
     if rule is not None:
         tp = add_training(plan, rule, optimizer, target)
